@@ -1,0 +1,119 @@
+/* cli/main.c: argv dispatch, and the only place that prints errors and exits.
+ *
+ * Exit status: 0 success, 1 failure (bad Dockerfile, failed build, store or
+ * registry error), 2 usage error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "common/mem.h"
+#include "common/banned.h"
+
+#ifndef IMGBUILD_VERSION
+#define IMGBUILD_VERSION "0.1.0-dev"
+#endif
+
+const struct cmd cli_commands[] = {
+    { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
+    { "version", cmd_version, "print the version" },
+    { "help", cmd_help, "show help for imgbuild or a command" },
+    { NULL, NULL, NULL },
+};
+
+int
+cli_usage(struct ib_err **err, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    struct ib_buf b = IB_BUF_INIT;
+    va_start(ap, fmt);
+    ib_buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    ib_fail(err, IB_E_USAGE, "%s\nRun 'imgbuild %s%s--help' for usage.", b.s, cmd ? cmd : "",
+            cmd ? " " : "");
+    ib_buf_release(&b);
+    return -1;
+}
+
+static void
+print_main_help(FILE *out)
+{
+    fputs("Usage: imgbuild COMMAND [OPTIONS]\n\n"
+          "Build OCI container images from Dockerfiles.\n\nCommands:\n",
+          out);
+    for (const struct cmd *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fputs("\nRun 'imgbuild COMMAND --help' for more on a command.\n", out);
+}
+
+int
+cmd_help(int argc, char **argv, struct ib_err **err)
+{
+    if (argc > 1) {
+        for (const struct cmd *c = cli_commands; c->name; c++) {
+            if (strcmp(c->name, argv[1]) == 0) {
+                char *hargv[] = { argv[1], (char *)"--help", NULL };
+                return c->fn(2, hargv, err);
+            }
+        }
+        return cli_usage(err, NULL, "unknown command '%s'", argv[1]);
+    }
+    print_main_help(stdout);
+    return 0;
+}
+
+int
+cmd_version(int argc, char **argv, struct ib_err **err)
+{
+    (void)argv;
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        puts("Usage: imgbuild version\n\nPrint the version of imgbuild.");
+        return 0;
+    }
+    if (argc > 1)
+        return cli_usage(err, "version", "'version' takes no arguments");
+    printf("imgbuild %s\n", IMGBUILD_VERSION);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        print_main_help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    const struct cmd *cmd = NULL;
+    for (const struct cmd *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            cmd = c;
+    struct ib_err *err = NULL;
+    int rc;
+    if (!cmd)
+        rc = cli_usage(&err, NULL, "unknown command '%s'", name);
+    else
+        rc = cmd->fn(argc - 1, argv + 1, &err);
+    fflush(stdout);
+    if (rc == 0)
+        return 0;
+    if (err) {
+        /* parse errors start with FILE:LINE:COL so editors can jump to them */
+        if (err->kind == IB_E_PARSE)
+            fprintf(stderr, "%s\n", err->msg);
+        else
+            fprintf(stderr, "imgbuild: %s\n", err->msg);
+    }
+    int status = err && err->kind == IB_E_USAGE ? 2 : 1;
+    ib_err_free(err);
+    return status;
+}

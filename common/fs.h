@@ -1,0 +1,29 @@
+/* common/fs.h: file helpers shared by every module. */
+#ifndef IMGBUILD_COMMON_FS_H
+#define IMGBUILD_COMMON_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* "a" + "b" -> "a/b" (no doubled slash); caller frees. */
+char *ib_path_join(const char *a, const char *b);
+/* Append the whole of fd to b (up to b's limit, if set). */
+int ib_read_fd(int fd, struct ib_buf *b, const char *what, struct ib_err **err);
+/* Read a whole file ("-" is stdin) into b. */
+int ib_read_file(const char *path, struct ib_buf *b, struct ib_err **err);
+/* write(2) all of it, retrying on EINTR and short writes. */
+int ib_write_all(int fd, const void *p, size_t n, const char *what, struct ib_err **err);
+/* Write name in dirfd atomically: temp file in the same dir, fsync, rename, fsync dir. */
+int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                    struct ib_err **err);
+/* fsync a directory. */
+int ib_fsync_dir(int dirfd, const char *what, struct ib_err **err);
+/* mkdir -p relative to dirfd (AT_FDCWD for cwd). */
+int ib_mkdir_p(int dirfd, const char *path, mode_t mode, struct ib_err **err);
+/* rm -rf name under dirfd, never following symlinks; a missing name is fine. */
+int ib_rm_rf_at(int dirfd, const char *name, struct ib_err **err);
+
+#endif
