@@ -47,7 +47,7 @@ TEST_OBJ  = $(BUILD)/obj/common/test.o
 TOOL_SRCS = $(wildcard testdata/tools/*.c)
 TOOL_BINS = $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all check test-bins asan fuzz lint clean deps-check
+.PHONY: all check test-bins asan fuzz lint clean deps-check demo
 .DELETE_ON_ERROR:
 
 all: deps-check $(BIN)
@@ -90,6 +90,12 @@ test-bins: $(BIN) $(TEST_BINS) $(TOOL_BINS)
 # The README's test command is `make check` after installing dependencies.
 check: all test-bins
 	@BUILD=$(BUILD) IMGBUILD=$(abspath $(BIN)) tests/run-tests.sh $(TEST_BINS) $(sort $(wildcard testdata/e2e/*.sh))
+
+# The README's first command ends here: the main job on the bundled example.
+# (Until the build engine lands this parses the example; then it builds it.)
+demo: all
+	./imgbuild parse Dockerfiles/hello/Dockerfile
+	./imgbuild parse --json Dockerfiles/hello/Dockerfile
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined OPT="-O1 -g" check

@@ -27,10 +27,10 @@ int
 cmd_parse(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "dump", no_argument, NULL, 'd' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"dump", no_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     bool json = false;
     int c;
@@ -64,8 +64,9 @@ cmd_parse(int argc, char **argv, struct ib_err **err)
     for (size_t i = 0; i < f->nwarnings; i++)
         fprintf(stderr, "%s:%u: warning: %s\n", name, f->warnings[i].line, f->warnings[i].msg);
     if (f->nwarnings)
-        fprintf(stderr, "%s: warning: empty continuation lines will become errors in a future "
-                        "release\n",
+        fprintf(stderr,
+                "%s: warning: empty continuation lines will become errors in a future "
+                "release\n",
                 name);
     AUTO_BUF struct ib_buf out = IB_BUF_INIT;
     if (json)

@@ -18,10 +18,10 @@
 #endif
 
 const struct cmd cli_commands[] = {
-    { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
-    { "version", cmd_version, "print the version" },
-    { "help", cmd_help, "show help for imgbuild or a command" },
-    { NULL, NULL, NULL },
+    {"parse", cmd_parse, "parse a Dockerfile and print its syntax tree"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show help for imgbuild or a command"},
+    {NULL, NULL, NULL},
 };
 
 int
@@ -55,7 +55,7 @@ cmd_help(int argc, char **argv, struct ib_err **err)
     if (argc > 1) {
         for (const struct cmd *c = cli_commands; c->name; c++) {
             if (strcmp(c->name, argv[1]) == 0) {
-                char *hargv[] = { argv[1], (char *)"--help", NULL };
+                char *hargv[] = {argv[1], (char *)"--help", NULL};
                 return c->fn(2, hargv, err);
             }
         }

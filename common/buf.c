@@ -127,8 +127,7 @@ ib_buf_set_limit(struct ib_buf *b, size_t max)
 }
 
 int
-ib_buf_add_checked(struct ib_buf *b, const void *p, size_t n, const char *what,
-                   struct ib_err **err)
+ib_buf_add_checked(struct ib_buf *b, const void *p, size_t n, const char *what, struct ib_err **err)
 {
     if (b->limit && (n > b->limit || b->len > b->limit - n))
         return ib_fail(err, IB_E_SYS, "%s too large (limit %zu bytes)", what, b->limit);

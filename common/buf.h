@@ -18,7 +18,10 @@ struct ib_buf {
 };
 
 extern char ib_buf_empty[];
-#define IB_BUF_INIT { ib_buf_empty, 0, 0, 0 }
+#define IB_BUF_INIT           \
+    {                         \
+        ib_buf_empty, 0, 0, 0 \
+    }
 
 void ib_buf_init(struct ib_buf *b);
 void ib_buf_grow(struct ib_buf *b, size_t extra);

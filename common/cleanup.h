@@ -59,11 +59,11 @@ ib_cleanup_err(struct ib_err **e)
 #define AUTO_ERR __attribute__((cleanup(ib_cleanup_err)))
 
 /* IB_DEFINE_AUTO(struct store, store_close) then IB_AUTO(store_close) struct store *s = NULL; */
-#define IB_DEFINE_AUTO(type, freefn)                                                       \
-    static inline void ib_auto_##freefn(type **p)                                          \
-    {                                                                                      \
-        if (*p)                                                                            \
-            freefn(*p);                                                                    \
+#define IB_DEFINE_AUTO(type, freefn)              \
+    static inline void ib_auto_##freefn(type **p) \
+    {                                             \
+        if (*p)                                   \
+            freefn(*p);                           \
     }
 #define IB_AUTO(freefn) __attribute__((cleanup(ib_auto_##freefn)))
 

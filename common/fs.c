@@ -98,8 +98,8 @@ ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_
     AUTO_FD int fd = -1;
     for (int tries = 0; fd < 0; tries++) {
         free(tmp);
-        tmp = ib_xasprintf("%s.tmp-%ld-%d-%s", dir, (long)getpid(), tries,
-                           slash ? slash + 1 : name);
+        tmp =
+            ib_xasprintf("%s.tmp-%ld-%d-%s", dir, (long)getpid(), tries, slash ? slash + 1 : name);
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd < 0 && (errno != EEXIST || tries > 100))
             return ib_fail_errno(err, "create '%s'", tmp);

@@ -15,15 +15,15 @@ char *ib_xstrndup(const char *s, size_t n);
 char *ib_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Grow *v (holding *cap elements of size elem) so that it holds at least need. */
-#define IB_GROW(v, need, cap)                                                              \
-    do {                                                                                   \
-        if ((need) > (cap)) {                                                              \
-            size_t ib_grow_n_ = (cap) ? (cap) * 2 : 8;                                     \
-            while (ib_grow_n_ < (need))                                                    \
-                ib_grow_n_ *= 2;                                                           \
-            (v) = ib_xreallocarray((v), ib_grow_n_, sizeof(*(v)));                         \
-            (cap) = ib_grow_n_;                                                            \
-        }                                                                                  \
+#define IB_GROW(v, need, cap)                                      \
+    do {                                                           \
+        if ((need) > (cap)) {                                      \
+            size_t ib_grow_n_ = (cap) ? (cap)*2 : 8;               \
+            while (ib_grow_n_ < (need))                            \
+                ib_grow_n_ *= 2;                                   \
+            (v) = ib_xreallocarray((v), ib_grow_n_, sizeof(*(v))); \
+            (cap) = ib_grow_n_;                                    \
+        }                                                          \
     } while (0)
 
 #endif

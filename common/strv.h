@@ -11,7 +11,10 @@ struct ib_strv {
     size_t n, cap;
 };
 
-#define IB_STRV_INIT { NULL, 0, 0 }
+#define IB_STRV_INIT \
+    {                \
+        NULL, 0, 0   \
+    }
 
 void ib_strv_push(struct ib_strv *sv, const char *s);
 void ib_strv_pushn(struct ib_strv *sv, const char *s, size_t n);

@@ -21,7 +21,7 @@ struct test {
 
 static struct test *tests;
 static size_t ntests, captests;
-static unsigned tap_n;           /* TAP lines printed */
+static unsigned tap_n; /* TAP lines printed */
 static bool cur_failed, cur_skipped;
 static bool any_case_failed;
 static const char *cur_name;

@@ -34,59 +34,58 @@ const char *ib_test_tmpdir(void);
 /* Read a whole file into a malloc'd NUL-terminated string (exits on failure). */
 char *ib_test_slurp(const char *path, size_t *len);
 
-#define TEST(name)                                                                         \
-    static void test_##name(void);                                                         \
-    __attribute__((constructor)) static void test_register_##name(void)                    \
-    {                                                                                      \
-        ib_test_register(#name, test_##name);                                              \
-    }                                                                                      \
+#define TEST(name)                                                      \
+    static void test_##name(void);                                      \
+    __attribute__((constructor)) static void test_register_##name(void) \
+    {                                                                   \
+        ib_test_register(#name, test_##name);                           \
+    }                                                                   \
     static void test_##name(void)
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            ib_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                          \
-            return;                                                                        \
-        }                                                                                  \
+#define CHECK(cond)                                               \
+    do {                                                          \
+        if (!(cond)) {                                            \
+            ib_test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); \
+            return;                                               \
+        }                                                         \
     } while (0)
 
-#define CHECK_INT(a, b)                                                                    \
-    do {                                                                                   \
-        long long ib_a_ = (long long)(a), ib_b_ = (long long)(b);                          \
-        if (ib_a_ != ib_b_) {                                                              \
-            ib_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, ib_a_,      \
-                         ib_b_);                                                           \
-            return;                                                                        \
-        }                                                                                  \
+#define CHECK_INT(a, b)                                                                       \
+    do {                                                                                      \
+        long long ib_a_ = (long long)(a), ib_b_ = (long long)(b);                             \
+        if (ib_a_ != ib_b_) {                                                                 \
+            ib_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, ib_a_, ib_b_); \
+            return;                                                                           \
+        }                                                                                     \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                    \
-    do {                                                                                   \
-        const char *ib_a_ = (a), *ib_b_ = (b);                                             \
-        if (!ib_a_ || !ib_b_ || strcmp(ib_a_, ib_b_) != 0) {                               \
-            ib_test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,         \
-                         ib_a_ ? ib_a_ : "(null)", ib_b_ ? ib_b_ : "(null)");              \
-            return;                                                                        \
-        }                                                                                  \
+#define CHECK_STR(a, b)                                                            \
+    do {                                                                           \
+        const char *ib_a_ = (a), *ib_b_ = (b);                                     \
+        if (!ib_a_ || !ib_b_ || strcmp(ib_a_, ib_b_) != 0) {                       \
+            ib_test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, \
+                         ib_a_ ? ib_a_ : "(null)", ib_b_ ? ib_b_ : "(null)");      \
+            return;                                                                \
+        }                                                                          \
     } while (0)
 
 /* CHECK_OK(call): call must return >= 0; the test declares `struct ib_err *err = NULL;`
  * and passes &err to the call, whose message is printed on failure. */
-#define CHECK_OK(call)                                                                     \
-    do {                                                                                   \
-        if ((call) < 0) {                                                                  \
-            ib_test_fail(__FILE__, __LINE__, "%s failed: %s", #call,                       \
-                         err ? err->msg : "(no error set)");                               \
-            ib_err_free(err);                                                              \
-            err = NULL;                                                                    \
-            return;                                                                        \
-        }                                                                                  \
+#define CHECK_OK(call)                                               \
+    do {                                                             \
+        if ((call) < 0) {                                            \
+            ib_test_fail(__FILE__, __LINE__, "%s failed: %s", #call, \
+                         err ? err->msg : "(no error set)");         \
+            ib_err_free(err);                                        \
+            err = NULL;                                              \
+            return;                                                  \
+        }                                                            \
     } while (0)
 
-#define SKIP(...)                                                                          \
-    do {                                                                                   \
-        ib_test_skip(__VA_ARGS__);                                                         \
-        return;                                                                            \
+#define SKIP(...)                  \
+    do {                           \
+        ib_test_skip(__VA_ARGS__); \
+        return;                    \
     } while (0)
 
 #endif

@@ -1,0 +1,44 @@
+# testdata/e2e/lib.sh: a tiny TAP helper for the end-to-end shell tests.
+#   . testdata/e2e/lib.sh
+#   t "description" command args...      passes when the command exits 0
+#   t_fail "description" command args... passes when it exits non-zero
+#   done_testing                          prints the plan; exit status 1 on any failure
+# $IMGBUILD is the binary under test (the Makefile passes it); $T is a temp dir removed at exit.
+: "${IMGBUILD:=$(pwd)/imgbuild}"
+: "${IB_CONFORMANCE:=../shared/conformance}"
+if [ ! -d "$IB_CONFORMANCE" ]; then
+    echo "not ok 1 - conformance data missing at $IB_CONFORMANCE"
+    exit 1
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/ibe2e.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+_n=0
+_failed=0
+_out="$T/.out"
+
+_report() { # status desc
+    _n=$((_n + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $_n - $2"
+    else
+        echo "not ok $_n - $2"
+        _failed=$((_failed + 1))
+        sed -e 's/^/#   /' "$_out" | head -20
+    fi
+}
+t() {
+    _d=$1
+    shift
+    "$@" >"$_out" 2>&1
+    _report $? "$_d"
+}
+t_fail() {
+    _d=$1
+    shift
+    if "$@" >"$_out" 2>&1; then _report 1 "$_d"; else _report 0 "$_d"; fi
+}
+note() { echo "# $*"; }
+done_testing() {
+    echo "1..$_n"
+    [ "$_failed" -eq 0 ]
+}
