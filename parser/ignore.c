@@ -49,7 +49,7 @@ struct pat {
     size_t len;
     bool exception;
     enum pat_kind kind;
-    char *bad;  /* set: using this pattern fails with this message (upstream fails lazily) */
+    char *bad; /* set: using this pattern fails with this message (upstream fails lazily) */
     struct tok *toks;
     size_t ntoks;
     struct range *ranges;
@@ -113,9 +113,20 @@ static bool
 is_space_rune(uint32_t r)
 {
     switch (r) {
-    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F:
-    case 0x205F: case 0x3000:
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
         return true;
     default:
         return r >= 0x2000 && r <= 0x200A;
@@ -293,7 +304,7 @@ parse_class(const char **pp, struct pat *p, struct tok *t)
                 p->bad = ib_xasprintf("invalid pattern '%s': reversed range in character class",
                                       p->text);
             IB_GROW(p->ranges, p->nranges + 1, p->capranges);
-            p->ranges[p->nranges++] = (struct range){ lo, hi };
+            p->ranges[p->nranges++] = (struct range){lo, hi};
         }
         nrange++;
     }
@@ -330,7 +341,7 @@ check_syntax(const char *s)
 static void
 add_tok(struct pat *p, enum tok_kind kind, uint32_t c)
 {
-    p->toks[p->ntoks++] = (struct tok){ .kind = kind, .c = c };
+    p->toks[p->ntoks++] = (struct tok){.kind = kind, .c = c};
 }
 
 /* Classify the pattern and build its tokens, as upstream's compile() does. */
@@ -449,8 +460,8 @@ df_ignore_new(char *const *patterns, size_t n, struct df_ignore **out, struct ib
         p->len = strlen(p->text);
         const char *why = check_syntax(p->text);
         if (why) {
-            int rc = ib_fail(err, IB_E_PARSE, "invalid pattern '%s%s': %s",
-                             p->exception ? "!" : "", p->text, why);
+            int rc = ib_fail(err, IB_E_PARSE, "invalid pattern '%s%s': %s", p->exception ? "!" : "",
+                             p->text, why);
             df_ignore_free(ig);
             return rc;
         }
@@ -669,8 +680,7 @@ df_ignore_match_parents(const struct df_ignore *ig, const char *path, const bool
 }
 
 int
-df_ignore_match(const struct df_ignore *ig, const char *path, bool *excluded,
-                struct ib_err **err)
+df_ignore_match(const struct df_ignore *ig, const char *path, bool *excluded, struct ib_err **err)
 {
     return df_ignore_match_parents(ig, path, NULL, NULL, excluded, err);
 }

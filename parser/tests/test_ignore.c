@@ -154,12 +154,12 @@ TEST(vectors)
         }
         total++;
         pass += ok;
-        ib_test_case(ok, "dockerignore/vectors.tsv %s (%s %s): %s%s%s%s%s", f[0], f[1], f[4],
-                     got, inc ? ", incremental " : "", inc ? inc : "", msg ? ": " : "",
-                     msg ? msg : "");
+        ib_test_case(ok, "dockerignore/vectors.tsv %s (%s %s): %s%s%s%s%s", f[0], f[1], f[4], got,
+                     inc ? ", incremental " : "", inc ? inc : "", msg ? ": " : "", msg ? msg : "");
     }
     ib_test_note("dockerignore/vectors.tsv: %d of %d pass (%d of %d also through the "
-                 "incremental top-down match)", pass, total, inc_pass, inc_total);
+                 "incremental top-down match)",
+                 pass, total, inc_pass, inc_total);
     CHECK_INT(total, 138);
     tsv_release(&t);
 }
@@ -197,8 +197,9 @@ TEST(clean)
  * check that our matcher agrees with that regexp (POSIX ERE reads these few
  * the same way) or with the exact/prefix/suffix rule on a set of sample paths. */
 static const char *const sample_parts[] = {
-    "a", "b", "file", "file.txt", "dir", "dir2", "foo", "bar", "x.txt", "ace", "aze", ".foo",
-    "abc.def", "abcdef", "abcZdef", "a(b)c", "def", "xfile", "filetxt", "a.|)$(}+{bc", "abc",
+    "a",       "b",     "file", "file.txt", "dir",     "dir2",        "foo",
+    "bar",     "x.txt", "ace",  "aze",      ".foo",    "abc.def",     "abcdef",
+    "abcZdef", "a(b)c", "def",  "xfile",    "filetxt", "a.|)$(}+{bc", "abc",
 };
 
 static bool
@@ -235,7 +236,7 @@ TEST(compile_informative)
         struct ib_err *err = NULL;
         IB_AUTO(df_ignore_free) struct df_ignore *ig = NULL;
         CHECK_OK(df_ignore_new(f, 1, &ig, &err));
-        bool no_parents[2] = { false, false }, ok = true;
+        bool no_parents[2] = {false, false}, ok = true;
         int checked = 0;
         AUTO_FREE char *bad = NULL;
         for (size_t a = 0; a < np && ok; a++) {
@@ -243,10 +244,10 @@ TEST(compile_informative)
                 for (size_t c = 0; c <= np && ok; c++) {
                     if (b == np && c < np)
                         continue;
-                    AUTO_FREE char *path = ib_xasprintf(
-                        "%s%s%s%s%s", sample_parts[a], b < np ? "/" : "",
-                        b < np ? sample_parts[b] : "", c < np ? "/" : "",
-                        c < np ? sample_parts[c] : "");
+                    AUTO_FREE char *path =
+                        ib_xasprintf("%s%s%s%s%s", sample_parts[a], b < np ? "/" : "",
+                                     b < np ? sample_parts[b] : "", c < np ? "/" : "",
+                                     c < np ? sample_parts[c] : "");
                     bool got;
                     CHECK_OK(df_ignore_match_parents(ig, path, no_parents, NULL, &got, &err));
                     if (got != upstream_answer(f[1], f[2], &rx, f[0], path)) {
@@ -265,7 +266,8 @@ TEST(compile_informative)
                      checked, bad ? "; differs on " : "", bad ? bad : "");
     }
     ib_test_note("dockerignore/compile.tsv (informative): %d of %d patterns agree with "
-                 "upstream's classification and regexp on sample paths", pass, total);
+                 "upstream's classification and regexp on sample paths",
+                 pass, total);
     CHECK_INT(total, 21);
     tsv_release(&t);
 }
@@ -315,10 +317,20 @@ TEST(read_details)
 TEST(path_clean)
 {
     static const char *const cases[][2] = {
-        { "", "." },           { ".", "." },         { "/", "/" },          { "//a//b/", "/a/b" },
-        { "a/./b", "a/b" },    { "a/../b", "b" },    { "../a", "../a" },    { "/../a", "/a" },
-        { "a/b/../../..", ".." }, { "a/..", "." },   { "./", "." },         { "!docs/", "!docs" },
-        { "..a/b..", "..a/b.." }, { "a/../../b/../c", "../c" },
+        {"", "."},
+        {".", "."},
+        {"/", "/"},
+        {"//a//b/", "/a/b"},
+        {"a/./b", "a/b"},
+        {"a/../b", "b"},
+        {"../a", "../a"},
+        {"/../a", "/a"},
+        {"a/b/../../..", ".."},
+        {"a/..", "."},
+        {"./", "."},
+        {"!docs/", "!docs"},
+        {"..a/b..", "..a/b.."},
+        {"a/../../b/../c", "../c"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         AUTO_FREE char *got = df_path_clean(cases[i][0]);
@@ -329,7 +341,7 @@ TEST(path_clean)
 static bool
 match1(const char *pattern, const char *path)
 {
-    char *pats[] = { (char *)pattern };
+    char *pats[] = {(char *)pattern};
     IB_AUTO(df_ignore_free) struct df_ignore *ig = NULL;
     bool ex = false;
     if (df_ignore_new(pats, 1, &ig, NULL) < 0 || df_ignore_match(ig, path, &ex, NULL) < 0)
@@ -339,10 +351,10 @@ match1(const char *pattern, const char *path)
 
 TEST(errors_name_the_pattern)
 {
-    static const char *const bad[] = { "[", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "x/\\",
-                                       "[^", "!", "![z" };
+    static const char *const bad[] = {"[",       "a[",   "[]a]", "[-]", "[x-]",
+                                      "[a-b-c]", "x/\\", "[^",   "!",   "![z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char *pats[] = { (char *)"ok", (char *)bad[i] };
+        char *pats[] = {(char *)"ok", (char *)bad[i]};
         struct ib_err *err = NULL;
         IB_AUTO(df_ignore_free) struct df_ignore *ig = NULL;
         CHECK(df_ignore_new(pats, 2, &ig, &err) < 0);
@@ -355,7 +367,7 @@ TEST(errors_name_the_pattern)
         ib_err_free(err);
     }
     /* a reversed range is accepted when built and fails when used */
-    char *pats[] = { (char *)"[z-a]" };
+    char *pats[] = {(char *)"[z-a]"};
     struct ib_err *err = NULL;
     IB_AUTO(df_ignore_free) struct df_ignore *ig = NULL;
     CHECK_OK(df_ignore_new(pats, 1, &ig, &err));
@@ -379,7 +391,7 @@ TEST(glob_semantics)
     CHECK(match1("a/**/b", "a/x/y/b"));
     CHECK(!match1("a/**/b", "a/xb"));
     CHECK(match1("[α-ω]?", "βγ"));
-    CHECK(match1("?", "\xff"));        /* an invalid byte is one rune */
+    CHECK(match1("?", "\xff"));           /* an invalid byte is one rune */
     CHECK(!match1("a/**/b*", "a/x\n/b")); /* Go's ".": no newline */
     CHECK(match1("a*", "a\nb"));
     CHECK(match1("a^b", "a^b"));
@@ -389,7 +401,7 @@ TEST(glob_semantics)
 
 TEST(may_hit_below)
 {
-    char *pats[] = { (char *)"foo", (char *)"!foo/bar/x", (char *)"b*" };
+    char *pats[] = {(char *)"foo", (char *)"!foo/bar/x", (char *)"b*"};
     struct ib_err *err = NULL;
     IB_AUTO(df_ignore_free) struct df_ignore *ig = NULL;
     CHECK_OK(df_ignore_new(pats, 3, &ig, &err));
@@ -398,7 +410,7 @@ TEST(may_hit_below)
     CHECK(!df_ignore_may_hit_below(ig, "foo/baz", true));
     CHECK(!df_ignore_may_hit_below(ig, "fo", true));
     CHECK(df_ignore_may_hit_below(ig, "anything", false)); /* "b*" has a glob */
-    char *pats2[] = { (char *)"a/b/**", (char *)"!c/*" };
+    char *pats2[] = {(char *)"a/b/**", (char *)"!c/*"};
     IB_AUTO(df_ignore_free) struct df_ignore *ig2 = NULL;
     CHECK_OK(df_ignore_new(pats2, 2, &ig2, &err));
     CHECK(df_ignore_may_hit_below(ig2, "a", false));
