@@ -141,4 +141,18 @@ bool df_ignore_has_exceptions(const struct df_ignore *ig);
 /* Lexical path cleaning as Go's filepath.Clean; caller frees. */
 char *df_path_clean(const char *path);
 
+/* Number of active patterns (after trimming, dropping empty ones and '!' handling). */
+size_t df_ignore_count(const struct df_ignore *ig);
+/* Incremental form of df_ignore_match for a top-down walk (upstream's
+ * MatchesUsingParentResults).  parent_hits: the hits array returned for the
+ * parent directory, or NULL for a top-level path (ancestors are then checked as
+ * df_ignore_match does).  hits (may be NULL): receives one flag per pattern
+ * (df_ignore_count entries) for use by the children of path. */
+int df_ignore_match_parents(const struct df_ignore *ig, const char *path, const bool *parent_hits,
+                            bool *hits, bool *excluded, struct ib_err **err);
+/* Whether a pattern of one kind (exceptions = the '!' ones, or the ordinary ones)
+ * could match something below directory dir; false means a walk may skip dir.
+ * Conservative: true whenever such a pattern has glob characters. */
+bool df_ignore_may_hit_below(const struct df_ignore *ig, const char *dir, bool exceptions);
+
 #endif
