@@ -123,6 +123,10 @@ enum df_parse_flags {
 int df_parse_buf_opts(const char *name, const char *src, size_t len, unsigned flags,
                       struct df_file **out, struct ib_err **err);
 
+/* The "#" directive scan on its own: name (lower case), value pairs from the
+ * top of src until the first line that is not a known directive. */
+void df_directives_parse_all(const char *src, size_t len, struct ib_strv *out);
+
 /* Go strconv.Quote of n bytes, appended to out. */
 void df_quote(struct ib_buf *out, const char *p, size_t n);
 /* Decode one well-formed UTF-8 sequence of s (n bytes available): its length,

@@ -440,6 +440,37 @@ directive(struct parser *p, const struct lex_line *ln)
 }
 
 static bool
+known_directive(const char *name, size_t n)
+{
+    return (n == 6 && (strncasecmp(name, "syntax", 6) == 0 || strncasecmp(name, "escape", 6) == 0)) ||
+           (n == 5 && strncasecmp(name, "check", 5) == 0);
+}
+
+void
+df_directives_parse_all(const char *src, size_t len, struct ib_strv *out)
+{
+    AUTO_BUF struct ib_buf copy = IB_BUF_INIT;
+    struct lex lx;
+    struct lex_line ln;
+    const char *name, *value;
+    size_t nl, vl;
+    if (len >= 3 && memcmp(src, "\xef\xbb\xbf", 3) == 0) {
+        src += 3;
+        len -= 3;
+    }
+    ib_buf_add(&copy, src, len);
+    lex_init(&lx, copy.s, copy.len);
+    while (lex_line_next(&lx, &ln) > 0 &&
+           lex_directive(ln.text, ln.end, &name, &nl, &value, &vl) && known_directive(name, nl)) {
+        char *lower = ib_xstrndup(name, nl);
+        for (char *q = lower; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        ib_strv_push_owned(out, lower);
+        ib_strv_pushn(out, value, vl);
+    }
+}
+
+static bool
 heredoc_kind(enum df_kind k)
 {
     return k == DF_RUN || k == DF_COPY || k == DF_ADD;
