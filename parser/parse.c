@@ -78,7 +78,10 @@ add_arg(struct df_instr *in, const char *p, size_t n)
 {
     in->args = ib_xreallocarray(in->args, in->nargs + 2, sizeof(char *));
     in->arg_lens = ib_xreallocarray(in->arg_lens, in->nargs + 1, sizeof(size_t));
-    in->args[in->nargs] = ib_xstrndup(p, n);
+    char *a = ib_xmalloc(n + 1); /* not strndup: JSON arguments may hold NUL bytes */
+    memcpy(a, p, n);
+    a[n] = '\0';
+    in->args[in->nargs] = a;
     in->arg_lens[in->nargs++] = n;
     in->args[in->nargs] = NULL;
 }
@@ -353,6 +356,8 @@ parse_instr(struct parser *p, struct pctx *c, const char *line)
     const char *rest = "";
 
     in->original = ib_xstrdup(line);
+    in->start_line = c->line;
+    in->col = c->col;
     kn = lex_keyword_len(trimmed);
     in->keyword = ib_xstrndup(trimmed, kn);
     in->kind = df_kind_lookup(in->keyword);
@@ -423,9 +428,13 @@ directive(struct parser *p, const struct lex_line *ln)
         return 0;
     }
     unsigned col = (unsigned)(name - ln->start) + 1;
-    if (*seen)
+    if (*seen) {
+        char lower[8] = { 0 };
+        for (size_t i = 0; i < nl; i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
         return fail_at(p, ln->start, ln->line, col, true,
-                       "only one %.*s parser directive can be used", (int)nl, name);
+                       "only one %s parser directive can be used", lower);
+    }
     *seen = true;
     if (slot) {
         *slot = ib_xstrndup(value, vl);
