@@ -577,8 +577,10 @@ rest:
         return 0;
     struct lex_strs words = { 0 };
     bool quoted = false;
-    if (shell_words(r, false, &words, &quoted, msg) < 0)
+    if (shell_words(r, false, &words, &quoted, msg) < 0) {
+        lex_strs_release(&words);
         return -1;
+    }
     if (words.n != 1) {
         lex_strs_release(&words);
         return 0;
@@ -609,8 +611,10 @@ lex_heredoc_line(const char *line, struct lex_heredoc **docs, size_t *n, const c
     *n = 0;
     if (!strstr(line, "<<"))
         return 0;
-    if (shell_words(line, true, &words, &quoted, msg) < 0)
+    if (shell_words(line, true, &words, &quoted, msg) < 0) {
+        lex_strs_release(&words);
         return 0; /* as upstream: a line that does not lex has no heredocs */
+    }
     size_t cap = 0;
     for (size_t i = 0; i < words.n; i++) {
         struct lex_heredoc h;
