@@ -54,7 +54,8 @@ struct df_instr {
     char *original;  /* the joined logical line, continuations removed */
     char **flags;    /* "--name=value" with quotes/escapes processed, as in the dump */
     size_t nflags;
-    char **args;     /* argument nodes, as in the reference dump */
+    char **args;     /* argument nodes, as in the reference dump (NULL-terminated) */
+    size_t *arg_lens; /* byte length of each argument (a JSON "\u0000" can put a NUL in one) */
     size_t nargs;
     bool json;       /* exec (JSON array) form */
     struct df_heredoc *heredocs;

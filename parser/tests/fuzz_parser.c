@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/strv.h"
+#include "parser/lexer.h"
 #include "parser/parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -107,7 +108,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *src = (const char *)data;
     struct df_file *f = NULL;
     struct ib_err *err = NULL;
-    if (df_parse_buf("fuzz", src, size, &f, &err) == 0) {
+    int rc = df_parse_buf("fuzz", src, size, &f, &err);
+    if (rc < 0) {
+        /* the lenient mode walks the same code with unknown keywords kept */
+        ib_err_free(err);
+        err = NULL;
+        rc = df_parse_buf_opts("fuzz", src, size, DF_PARSE_ALLOW_UNKNOWN, &f, &err);
+    }
+    if (rc == 0) {
         struct ib_buf out = IB_BUF_INIT;
         df_file_dump(f, &out);
         ib_buf_reset(&out);

@@ -22,6 +22,7 @@ t "bad Dockerfile exits 1" test "$(status ib parse "$T/Dockerfile")" -eq 1
 t "error starts with FILE:LINE:COL" grep -q "^$T/Dockerfile:3:1: " "$T/e"
 t "unknown instruction suggests FROM" grep -qi "did you mean FROM" "$T/e"
 t "error shows the offending line" grep -q "FRM busybox" "$T/e"
+t "error text is exact" grep -qx "$T/Dockerfile:3:1: unknown instruction: FRM (did you mean FROM?)" "$T/e"
 t "error has a caret line" grep -q '^ *| *\^' "$T/e"
 
 printf 'FROM busybox\nRUN <<EOF\necho never ends\n' > "$T/heredoc"
@@ -30,6 +31,7 @@ t "unterminated heredoc is explained" grep -qi "heredoc" "$_out"
 
 printf 'FROM busybox\nRUN a \\\n\n  b\n' > "$T/warn"
 t "empty continuation parses" ib parse "$T/warn"
+t "empty continuation warning names the instruction" sh -c "'$IMGBUILD' parse '$T/warn' 2>&1 >/dev/null | grep -q 'Empty continuation line found in: RUN a   b'"
 t "empty continuation warns with a line number" sh -c "'$IMGBUILD' parse '$T/warn' 2>&1 >/dev/null | grep -q 'warning: Empty continuation line'"
 
 n=0 bad=0

@@ -1,0 +1,4 @@
+﻿# syntax=docker/dockerfile:1
+FROM busybox
+RUN echo a \
+  b

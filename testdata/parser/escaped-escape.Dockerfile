@@ -1,0 +1,4 @@
+FROM a
+RUN foo\\
+RUN bar \ 	
+RUN baz

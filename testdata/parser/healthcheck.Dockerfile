@@ -1,0 +1,4 @@
+FROM a
+HEALTHCHECK NONE
+HEALTHCHECK --interval=5s CMD ["curl", "-f", "x"]
+HEALTHCHECK

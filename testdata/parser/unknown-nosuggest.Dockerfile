@@ -1,0 +1,2 @@
+FROM a
+XYZZY busybox

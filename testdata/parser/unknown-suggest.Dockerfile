@@ -1,0 +1,2 @@
+FROM a
+FRM busybox
