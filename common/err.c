@@ -9,6 +9,8 @@
 #include "common/mem.h"
 #include "common/banned.h"
 
+static char *vformat(const char *fmt, va_list ap) IB_PRINTF(1, 0);
+
 static char *
 vformat(const char *fmt, va_list ap)
 {
@@ -44,6 +46,8 @@ ib_fail(struct ib_err **err, enum ib_errkind kind, const char *fmt, ...)
     va_end(ap);
     return set_err(err, kind, 0, msg);
 }
+
+static int fail_sys_v(struct ib_err **err, int sys, const char *fmt, va_list ap) IB_PRINTF(3, 0);
 
 static int
 fail_sys_v(struct ib_err **err, int sys, const char *fmt, va_list ap)
