@@ -26,8 +26,8 @@ t "error text is exact" grep -qx "$T/Dockerfile:3:1: unknown instruction: FRM (d
 t "error has a caret line" grep -q '^ *| *\^' "$T/e"
 
 printf 'FROM busybox\nRUN <<EOF\necho never ends\n' > "$T/heredoc"
-t_fail "unterminated heredoc fails" ib parse "$T/heredoc"
-t "unterminated heredoc is explained" grep -qi "heredoc" "$_out"
+t_fail "unterminated heredoc fails" sh -c "'$IMGBUILD' parse '$T/heredoc' 2>'$T/herr'"
+t "unterminated heredoc is explained" grep -q "heredoc:2:1: unterminated heredoc EOF" "$T/herr"
 
 printf 'FROM busybox\nRUN a \\\n\n  b\n' > "$T/warn"
 t "empty continuation parses" ib parse "$T/warn"
