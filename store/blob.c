@@ -64,6 +64,13 @@ int
 store_blob_commit(struct blob_writer *w, const struct digest *expected, struct digest *out,
                   uint64_t *size, struct ib_err **err)
 {
+    return blob_commit_ex(w, expected, out, size, NULL, err);
+}
+
+int
+blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct digest *out,
+               uint64_t *size, bool *existed, struct ib_err **err)
+{
     struct digest d;
     digest_ctx_final(w->hash, &d);
     if (expected && digest_is_set(expected) && !digest_eq(expected, &d)) {
@@ -76,6 +83,8 @@ store_blob_commit(struct blob_writer *w, const struct digest *expected, struct d
         store_blob_abort(w);
         return -1;
     }
+    if (existed)
+        *existed = store_blob_exists(w->st, &d);
     if (renameat(w->st->tmpfd, w->tmpname, w->st->blobsfd, digest_hex(&d)) < 0) {
         ib_fail_errno(err, "store blob '%s'", d.s);
         store_blob_abort(w);

@@ -11,6 +11,7 @@
 
 struct store {
     char *root;
+    char *snaproot; /* "<root>.snapshots", the target of <root>/snapshots */
     int rootfd;
     int lockfd;  /* "lock": shared for users, exclusive for GC */
     int blobsfd; /* blobs/sha256 */
@@ -26,6 +27,8 @@ struct store {
 
 /* A fresh name for tmp/: "<pid>-<n>-<what>"; caller frees. */
 char *store_tmp_name(struct store *st, const char *what);
+/* A fresh name for temp dirs in the snapshots dir: "tmp-<pid>-<n>-<what>"; caller frees. */
+char *store_snap_tmp_name(struct store *st, const char *what);
 /* Take / drop the index lock ("index.lock", exclusive) around index.json updates. */
 int store_index_lock(struct store *st, int *fd, struct ib_err **err);
 /* Error adapter for libarchive; a is a struct archive *. */
@@ -41,6 +44,9 @@ bool store_snapshot_exists(struct store *st, const struct digest *chain_id);
 int store_fail_missing(struct ib_err **err, const char *fmt, ...) IB_PRINTF(2, 3);
 /* Detect compression from the first bytes of a stream. */
 enum store_compression store_sniff_compression(const unsigned char *p, size_t n);
+/* store_blob_commit that also says whether the blob was already stored. */
+int blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct digest *out,
+                   uint64_t *size, bool *existed, struct ib_err **err);
 /* Write the (canonical, compact) JSON in b as a blob. */
 int store_put_json(struct store *st, const struct ib_buf *b, struct digest *out,
                    struct ib_err **err);

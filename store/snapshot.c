@@ -2,6 +2,12 @@
  *
  * snapshots/<12 hex>/        the tree, in overlay form (read-only lower)
  * snapshots/<12 hex>.chain   the full ChainID ("sha256:...\n")
+ * snapshots/tmp-<pid>-...    snapshots being made, and upper dirs of builds
+ *
+ * snapshots/ is a symlink to the sibling directory "<root>.snapshots": OCI
+ * tools (oci-image-tool) open every file below a layout directory, which
+ * fails or hangs on a rootfs (dangling symlinks, fifos, whiteout devices),
+ * so the trees stay outside the layout proper.
  *
  * The short name keeps overlay's lowerdir= option short (100 lowers fit in a
  * page as relative names).  A snapshot exists when its dir and a matching
@@ -33,7 +39,7 @@ store_snapshot_name(const struct digest *chain_id)
 char *
 store_snapshots_dir(struct store *st)
 {
-    return ib_xasprintf("%s/snapshots", st->root);
+    return ib_xstrdup(st->snaproot);
 }
 
 bool
@@ -78,7 +84,7 @@ store_snapshot_path(struct store *st, const struct digest *chain_id, char **path
     if (!store_snapshot_exists(st, chain_id))
         return store_fail_missing(err, "no snapshot for chain '%s'", chain_id->s);
     AUTO_FREE char *name = store_snapshot_name(chain_id);
-    *path = ib_xasprintf("%s/snapshots/%s", st->root, name);
+    *path = ib_xasprintf("%s/%s", st->snaproot, name);
     return 0;
 }
 
@@ -86,15 +92,15 @@ int
 store_snapshot_create(struct store *st, const struct digest *chain_id,
                       const struct store_layer *layer, struct ib_err **err)
 {
-    AUTO_FREE char *tmp = store_tmp_name(st, "snap");
-    if (mkdirat(st->tmpfd, tmp, 0755) < 0)
-        return ib_fail_errno(err, "create '%s/tmp/%s'", st->root, tmp);
-    AUTO_FD int dirfd = openat(st->tmpfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    AUTO_FREE char *tmp = store_snap_tmp_name(st, "unpack");
+    if (mkdirat(st->snapfd, tmp, 0755) < 0)
+        return ib_fail_errno(err, "create '%s/%s'", st->snaproot, tmp);
+    AUTO_FD int dirfd = openat(st->snapfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     AUTO_FD int blob = -1;
     struct digest diff_id;
     int rc = -1;
     if (dirfd < 0) {
-        ib_fail_errno(err, "open '%s/tmp/%s'", st->root, tmp);
+        ib_fail_errno(err, "open '%s/%s'", st->snaproot, tmp);
     } else if (store_blob_open(st, &layer->digest, &blob, NULL, err) == 0) {
         if (store_unpack_fd(blob, dirfd, &layer->digest, &diff_id, err) < 0)
             ib_err_prefix(err, "layer '%s'", layer->digest.s);
@@ -110,13 +116,13 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
         rc = store_snapshot_mark(st, chain_id, err);
     if (rc == 0) {
         AUTO_FREE char *name = store_snapshot_name(chain_id);
-        if (renameat(st->tmpfd, tmp, st->snapfd, name) < 0 && errno != EEXIST &&
+        if (renameat(st->snapfd, tmp, st->snapfd, name) < 0 && errno != EEXIST &&
             errno != ENOTEMPTY)
             rc = ib_fail_errno(err, "move snapshot into place");
         else
             rc = ib_fsync_dir(st->snapfd, "snapshots", err);
     }
-    ib_rm_rf_at(st->tmpfd, tmp, NULL); /* gone after a successful rename */
+    ib_rm_rf_at(st->snapfd, tmp, NULL); /* gone after a successful rename */
     return rc;
 }
 

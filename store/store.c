@@ -48,6 +48,19 @@ open_dir(int at, const char *name, bool create, int *out, struct ib_err **err)
     return 0;
 }
 
+/* <root>.snapshots, and the <root>/snapshots symlink to it (see snapshot.c) */
+static int
+open_snapshots(struct store *st, bool create, struct ib_err **err)
+{
+    if (open_dir(AT_FDCWD, st->snaproot, create, &st->snapfd, err) < 0)
+        return -1;
+    const char *base = strrchr(st->snaproot, '/');
+    AUTO_FREE char *target = ib_xasprintf("../%s", base ? base + 1 : st->snaproot);
+    if (create && symlinkat(target, st->rootfd, "snapshots") < 0 && errno != EEXIST)
+        return ib_fail_errno(err, "create '%s/snapshots'", st->root);
+    return 0;
+}
+
 static bool
 file_exists(int at, const char *name)
 {
@@ -58,28 +71,33 @@ file_exists(int at, const char *name)
 /* Remove tmp/ entries whose owner (the pid in the name) is gone, or all of them
  * when everyone_gone (we hold the lock exclusively). */
 static int
-clean_tmp(struct store *st, bool everyone_gone, struct ib_err **err)
+clean_tmp(struct store *st, int tmpfd, const char *prefix, bool everyone_gone,
+          struct ib_err **err)
 {
-    int fd = dup(st->tmpfd);
+    int fd = dup(tmpfd);
     if (fd < 0)
         return ib_fail_errno(err, "dup");
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
-        return ib_fail_errno(err, "open '%s/tmp'", st->root);
+        return ib_fail_errno(err, "open temp dir of '%s'", st->root);
     }
+    rewinddir(d);
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
+        size_t pl = strlen(prefix);
+        if (strncmp(de->d_name, prefix, pl) != 0)
+            continue;
         char *end = NULL;
-        long pid = strtol(de->d_name, &end, 10);
+        long pid = strtol(de->d_name + pl, &end, 10);
         bool stale = everyone_gone || !end || *end != '-' || pid <= 0 ||
                      (kill((pid_t)pid, 0) < 0 && errno == ESRCH);
         if (!stale || pid == (long)getpid())
             continue;
-        if (ib_rm_rf_at(st->tmpfd, de->d_name, err) < 0) {
+        if (ib_rm_rf_at(tmpfd, de->d_name, err) < 0) {
             rc = -1;
             break;
         }
@@ -98,6 +116,7 @@ store_close(struct store *st)
         if (fds[i] >= 0)
             close(fds[i]); /* closing lockfd drops the flock */
     free(st->root);
+    free(st->snaproot);
     free(st);
 }
 
@@ -127,6 +146,9 @@ store_open(const char *root, unsigned flags, struct store **out, struct ib_err *
     IB_AUTO(store_close) struct store *st = ib_xcalloc(1, sizeof(*st));
     st->rootfd = st->lockfd = st->blobsfd = st->tmpfd = st->snapfd = st->cachefd = -1;
     st->root = root && *root ? ib_xstrdup(root) : store_default_root();
+    for (size_t n = strlen(st->root); n > 1 && st->root[n - 1] == '/'; n--)
+        st->root[n - 1] = '\0';
+    st->snaproot = ib_xasprintf("%s.snapshots", st->root);
     bool create = !(flags & STORE_READONLY);
     if (create && ib_mkdir_p(AT_FDCWD, st->root, 0755, err) < 0)
         return ib_err_prefix(err, "store '%s'", st->root);
@@ -149,13 +171,16 @@ store_open(const char *root, unsigned flags, struct store **out, struct ib_err *
     int rc = open_dir(blobs, "sha256", create, &st->blobsfd, err);
     close(blobs);
     if (rc < 0 || open_dir(st->rootfd, "tmp", create, &st->tmpfd, err) < 0 ||
-        open_dir(st->rootfd, "snapshots", create, &st->snapfd, err) < 0 ||
+        open_snapshots(st, create, err) < 0 ||
         open_dir(st->rootfd, "cache", create, &st->cachefd, err) < 0)
         return -1;
     if (create && init_layout(st, err) < 0)
         return -1;
     /* alone (or exclusive): nobody else can own anything in tmp/ */
-    if (clean_tmp(st, alone || st->exclusive, err) < 0)
+    if (clean_tmp(st, st->tmpfd, "", alone || st->exclusive, err) < 0 ||
+        clean_tmp(st, st->snapfd, "tmp-", alone || st->exclusive, err) < 0 ||
+        clean_tmp(st, st->snapfd, ".tmp-", alone || st->exclusive, err) < 0 ||
+        clean_tmp(st, st->rootfd, ".tmp-", alone || st->exclusive, err) < 0)
         return -1;
     if (alone && !st->exclusive) {
         while (flock(st->lockfd, LOCK_SH) < 0)
@@ -178,13 +203,19 @@ store_tmp_name(struct store *st, const char *what)
     return ib_xasprintf("%ld-%u-%s", (long)getpid(), st->counter++, what);
 }
 
+char *
+store_snap_tmp_name(struct store *st, const char *what)
+{
+    return ib_xasprintf("tmp-%ld-%u-%s", (long)getpid(), st->counter++, what);
+}
+
 int
 store_tmp_mkdir(struct store *st, const char *what, char **path, struct ib_err **err)
 {
-    AUTO_FREE char *name = store_tmp_name(st, what);
-    if (mkdirat(st->tmpfd, name, 0755) < 0)
-        return ib_fail_errno(err, "create '%s/tmp/%s'", st->root, name);
-    *path = ib_xasprintf("%s/tmp/%s", st->root, name);
+    AUTO_FREE char *name = store_snap_tmp_name(st, what);
+    if (mkdirat(st->snapfd, name, 0755) < 0)
+        return ib_fail_errno(err, "create '%s/%s'", st->snaproot, name);
+    *path = ib_xasprintf("%s/%s", st->snaproot, name);
     return 0;
 }
 

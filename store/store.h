@@ -1,7 +1,8 @@
 /* store/store.h: the local image store (public header of store/).
  *
  * The store is an OCI image layout (oci-layout, index.json, blobs/sha256/) plus
- * snapshots/ (unpacked layers in overlayfs form, keyed by ChainID), cache/
+ * snapshots/ (unpacked layers in overlayfs form, keyed by ChainID; a symlink
+ * to the sibling dir "<root>.snapshots", see store/snapshot.c), cache/
  * (build cache entries), tmp/ (in-progress writes) and a lock file.  See
  * design.md "Store layout" and "Layers".
  *
@@ -102,8 +103,8 @@ int store_open(const char *root, unsigned flags, struct store **out, struct ib_e
 void store_close(struct store *st);
 const char *store_root(const struct store *st);
 
-/* A new empty directory under tmp/ (same filesystem as snapshots/, so an
- * overlay upper dir made here can be moved into place by store_layer_commit).
+/* A new empty directory in the snapshots dir (so an overlay upper dir made
+ * here can be moved into place by store_layer_commit without a copy).
  * Removed at the next store_open once this process is gone.  Caller frees *path. */
 int store_tmp_mkdir(struct store *st, const char *what, char **path, struct ib_err **err);
 
@@ -255,7 +256,8 @@ int store_image_config_set_top(struct store_image *img, const char *key, const c
 int store_image_commit(struct store *st, struct store_image *img, const char *ref,
                        struct ib_err **err);
 
-/* Point ref at the image (replacing an existing tag). */
+/* Point ref at the image (replacing an existing tag); ref NULL lists the
+ * image in index.json untagged (if it is not listed yet). */
 int store_tag(struct store *st, const struct store_image *img, const char *ref,
               struct ib_err **err);
 /* Remove a tag; when name is an id, every tag of that image.  Blobs stay until
