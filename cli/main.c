@@ -18,10 +18,19 @@
 #endif
 
 const struct cmd cli_commands[] = {
-    {"parse", cmd_parse, "parse a Dockerfile and print its syntax tree"},
-    {"version", cmd_version, "print the version"},
-    {"help", cmd_help, "show help for imgbuild or a command"},
-    {NULL, NULL, NULL},
+    { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
+    { "images", cmd_images, "list images in the store" },
+    { "inspect", cmd_inspect, "show an image's details as JSON" },
+    { "tag", cmd_tag, "give an image another name" },
+    { "rmi", cmd_rmi, "remove image names" },
+    { "import", cmd_import, "make a one-layer image from a rootfs tarball" },
+    { "save", cmd_save, "write images to an OCI or docker archive" },
+    { "load", cmd_load, "read images from an OCI or docker archive" },
+    { "prune", cmd_prune, "remove unused blobs, snapshots and cache entries" },
+    { "fsck", cmd_fsck, "verify the store" },
+    { "version", cmd_version, "print the version" },
+    { "help", cmd_help, "show help for imgbuild or a command" },
+    { NULL, NULL, NULL },
 };
 
 int
@@ -41,12 +50,15 @@ cli_usage(struct ib_err **err, const char *cmd, const char *fmt, ...)
 static void
 print_main_help(FILE *out)
 {
-    fputs("Usage: imgbuild COMMAND [OPTIONS]\n\n"
+    fputs("Usage: imgbuild [--root DIR] COMMAND [OPTIONS]\n\n"
           "Build OCI container images from Dockerfiles.\n\nCommands:\n",
           out);
     for (const struct cmd *c = cli_commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
-    fputs("\nRun 'imgbuild COMMAND --help' for more on a command.\n", out);
+    fputs("\nGlobal options:\n  --root DIR  the store (default: $IMGBUILD_ROOT, /var/lib/imgbuild as root,\n"
+          "              else ${XDG_DATA_HOME:-~/.local/share}/imgbuild)\n"
+          "\nRun 'imgbuild COMMAND --help' for more on a command.\n",
+          out);
 }
 
 int
@@ -55,7 +67,7 @@ cmd_help(int argc, char **argv, struct ib_err **err)
     if (argc > 1) {
         for (const struct cmd *c = cli_commands; c->name; c++) {
             if (strcmp(c->name, argv[1]) == 0) {
-                char *hargv[] = {argv[1], (char *)"--help", NULL};
+                char *hargv[] = { argv[1], (char *)"--help", NULL };
                 return c->fn(2, hargv, err);
             }
         }
@@ -82,6 +94,19 @@ cmd_version(int argc, char **argv, struct ib_err **err)
 int
 main(int argc, char **argv)
 {
+    /* global options before the command: --root DIR (sets IMGBUILD_ROOT) */
+    while (argc >= 2 && strncmp(argv[1], "--root", 6) == 0 &&
+           (argv[1][6] == '\0' || argv[1][6] == '=')) {
+        const char *dir = argv[1][6] == '=' ? argv[1] + 7 : argc >= 3 ? argv[2] : NULL;
+        if (!dir || !*dir) {
+            fputs("imgbuild: --root needs a directory\n", stderr);
+            return 2;
+        }
+        setenv("IMGBUILD_ROOT", dir, 1);
+        int used = argv[1][6] == '=' ? 1 : 2;
+        argv += used;
+        argc -= used;
+    }
     if (argc < 2) {
         print_main_help(stderr);
         return 2;

@@ -1,0 +1,206 @@
+/* store/blob.c: content-addressed blobs under blobs/sha256/, written through tmp/. */
+#include "store/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/mem.h"
+#include "common/banned.h"
+
+struct blob_writer {
+    struct store *st;
+    struct digest_ctx *hash;
+    char *tmpname;
+    int fd;
+    uint64_t size;
+};
+
+int
+store_blob_begin(struct store *st, struct blob_writer **out, struct ib_err **err)
+{
+    struct blob_writer *w = ib_xcalloc(1, sizeof(*w));
+    w->st = st;
+    w->tmpname = store_tmp_name(st, "blob");
+    w->fd = openat(st->tmpfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0 || digest_ctx_new(&w->hash, err) < 0) {
+        if (w->fd < 0)
+            ib_fail_errno(err, "create '%s/tmp/%s'", st->root, w->tmpname);
+        store_blob_abort(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+int
+blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct ib_err **err)
+{
+    digest_ctx_update(w->hash, p, n);
+    w->size += n;
+    return ib_write_all(w->fd, p, n, "blob", err);
+}
+
+void
+store_blob_abort(struct blob_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlinkat(w->st->tmpfd, w->tmpname, 0);
+    }
+    digest_ctx_free(w->hash);
+    free(w->tmpname);
+    free(w);
+}
+
+int
+store_blob_commit(struct blob_writer *w, const struct digest *expected, struct digest *out,
+                  uint64_t *size, struct ib_err **err)
+{
+    return blob_commit_ex(w, expected, out, size, NULL, err);
+}
+
+int
+blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct digest *out,
+               uint64_t *size, bool *existed, struct ib_err **err)
+{
+    struct digest d;
+    digest_ctx_final(w->hash, &d);
+    if (expected && digest_is_set(expected) && !digest_eq(expected, &d)) {
+        ib_fail(err, IB_E_STORE, "digest mismatch: expected '%s', got '%s'", expected->s, d.s);
+        store_blob_abort(w);
+        return -1;
+    }
+    if (fsync(w->fd) < 0) {
+        ib_fail_errno(err, "fsync blob");
+        store_blob_abort(w);
+        return -1;
+    }
+    if (existed)
+        *existed = store_blob_exists(w->st, &d);
+    if (renameat(w->st->tmpfd, w->tmpname, w->st->blobsfd, digest_hex(&d)) < 0) {
+        ib_fail_errno(err, "store blob '%s'", d.s);
+        store_blob_abort(w);
+        return -1;
+    }
+    close(w->fd);
+    w->fd = -1;
+    int rc = ib_fsync_dir(w->st->blobsfd, "blobs/sha256", err);
+    if (out)
+        *out = d;
+    if (size)
+        *size = w->size;
+    store_blob_abort(w);
+    return rc;
+}
+
+int
+store_blob_put_fd(struct store *st, int fd, const struct digest *expected, struct digest *out,
+                  uint64_t *size, struct ib_err **err)
+{
+    struct blob_writer *w = NULL;
+    if (store_blob_begin(st, &w, err) < 0)
+        return -1;
+    AUTO_FREE char *buf = ib_xmalloc(STORE_IO_CHUNK);
+    for (;;) {
+        ssize_t n = read(fd, buf, STORE_IO_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ib_fail_errno(err, "read");
+            store_blob_abort(w);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        if (blob_writer_write(w, buf, (size_t)n, err) < 0) {
+            store_blob_abort(w);
+            return -1;
+        }
+    }
+    return store_blob_commit(w, expected, out, size, err);
+}
+
+int
+store_blob_put_buf(struct store *st, const void *p, size_t n, struct digest *out,
+                   struct ib_err **err)
+{
+    struct digest d;
+    digest_buf(p, n, &d);
+    if (store_blob_exists(st, &d)) {
+        *out = d;
+        return 0;
+    }
+    struct blob_writer *w = NULL;
+    if (store_blob_begin(st, &w, err) < 0)
+        return -1;
+    if (blob_writer_write(w, p, n, err) < 0) {
+        store_blob_abort(w);
+        return -1;
+    }
+    return store_blob_commit(w, &d, out, NULL, err);
+}
+
+int
+store_put_json(struct store *st, const struct ib_buf *b, struct digest *out, struct ib_err **err)
+{
+    return store_blob_put_buf(st, b->s, b->len, out, err);
+}
+
+bool
+store_blob_exists(struct store *st, const struct digest *d)
+{
+    struct stat sb;
+    return digest_is_set(d) && fstatat(st->blobsfd, digest_hex(d), &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(sb.st_mode);
+}
+
+int
+store_blob_open(struct store *st, const struct digest *d, int *fd, uint64_t *size,
+                struct ib_err **err)
+{
+    int f = openat(st->blobsfd, digest_hex(d), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (f < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return store_fail_missing(err, "blob '%s' is not in the store", d->s);
+        return ib_fail_sys(err, e, "open blob '%s'", d->s);
+    }
+    if (size) {
+        struct stat sb;
+        if (fstat(f, &sb) < 0) {
+            close(f);
+            return ib_fail_errno(err, "stat blob '%s'", d->s);
+        }
+        *size = (uint64_t)sb.st_size;
+    }
+    *fd = f;
+    return 0;
+}
+
+int
+store_blob_read(struct store *st, const struct digest *d, size_t limit, struct ib_buf *b,
+                struct ib_err **err)
+{
+    AUTO_FD int fd = -1;
+    if (store_blob_open(st, d, &fd, NULL, err) < 0)
+        return -1;
+    size_t old = b->limit;
+    ib_buf_set_limit(b, limit);
+    int rc = ib_read_fd(fd, b, d->s, err);
+    ib_buf_set_limit(b, old);
+    return rc;
+}
+
+char *
+store_blob_path(struct store *st, const struct digest *d)
+{
+    return ib_xasprintf("%s/blobs/sha256/%s", st->root, digest_hex(d));
+}
