@@ -16,6 +16,8 @@ extern const struct cmd cli_commands[];
 int cli_usage(struct ib_err **err, const char *cmd, const char *fmt, ...) IB_PRINTF(3, 4);
 
 int cmd_parse(int argc, char **argv, struct ib_err **err);
+/* Returns the command's exit status (> 0) when it ran and failed. */
+int cmd_run_step(int argc, char **argv, struct ib_err **err);
 int cmd_version(int argc, char **argv, struct ib_err **err);
 int cmd_help(int argc, char **argv, struct ib_err **err);
 
