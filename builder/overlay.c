@@ -118,6 +118,16 @@ take_log(int fs, const char *what, char *msg, size_t msgsz)
 static int
 mount_legacy(const struct overlay_plan *p, const char *target, char *msg, size_t msgsz)
 {
+    /* The parent's fds name mounts of its own mount namespace, which overlayfs refuses
+     * ("failed to clone lowerpath"): reopen the lowers here, on the same fd numbers. */
+    for (size_t i = 0; p->lower_fds && i < p->nlowers; i++) {
+        int fd = open(p->lowers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || dup3(fd, p->lower_fds[i], O_CLOEXEC) < 0) {
+            snprintf(msg, msgsz, "open lower dir '%s'", p->lowers[i]);
+            return -1;
+        }
+        close(fd);
+    }
     if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, p->legacy_opts) < 0) {
         snprintf(msg, msgsz, "mount overlay on '%s' with mount(2)", target);
         return -1;
