@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/mem.h"
 #include "common/banned.h"
