@@ -448,30 +448,44 @@ forward(int sig)
 
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 
+struct command_arg {
+    const struct sandbox_user *u;
+    sigset_t mask;
+};
+
+/* The command's process: it shares the init's memory until execve (CLONE_VM|CLONE_VFORK, so
+ * no page tables are copied) and only changes per-task state: signals, fds, credentials. */
+static int
+command_main(void *arg)
+{
+    const struct command_arg *a = arg;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &a->mask, NULL);
+    setsid();
+    setup_stdio();
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        die("close_range");
+    umask(022);
+    drop_privileges(a->u);
+    exec_command();
+}
+
 _Noreturn static void
 run_command(const struct sandbox_user *u)
 {
-    sigset_t all, old;
+    sigset_t all;
+    struct command_arg a = {u, {{0}}};
     sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    sigprocmask(SIG_BLOCK, &all, &a.mask);
+    pid_t pid = clone(command_main, plan->stack + plan->stacksz,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     if (pid < 0)
-        die("fork the command");
-    if (pid == 0) {
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            sigaction(s, &dfl, NULL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        setsid();
-        setup_stdio();
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-            die("close_range");
-        umask(022);
-        drop_privileges(u);
-        exec_command();
-    }
+        die("start the command");
+    sigset_t old = a.mask;
     /* PID 1: forward signals, reap everything, report the command's status */
     main_pid = pid;
     close(plan->msg_wr);

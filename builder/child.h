@@ -33,6 +33,8 @@ struct child_plan {
     char *passwd, *group; /* buffers for the image's files */
     size_t bufsz;
     char home_env[300];
+    char *stack;          /* for the command's process until it execs */
+    size_t stacksz;
 };
 
 /* The child's entry point after clone(); never returns. */

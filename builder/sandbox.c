@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -387,6 +388,8 @@ run_state_release(struct run_state *s)
         close_fd(&s->pipes[i][1]);
     }
     close_fd(&s->plan.upper_fd);
+    if (s->plan.stack)
+        munmap(s->plan.stack, s->plan.stacksz);
     free(s->plan.passwd);
     free(s->plan.group);
     ib_strv_release(&s->argv);
@@ -433,6 +436,13 @@ prepare(const struct sandbox_cfg *cfg, struct run_state *s, struct ib_err **err)
     for (size_t i = 0; i < sizeof(default_caps) / sizeof(*default_caps); i++)
         p->caps |= 1ULL << default_caps[i];
     p->last_cap = last_cap();
+    p->stacksz = 256 << 10;
+    p->stack = mmap(NULL, p->stacksz, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (p->stack == MAP_FAILED) {
+        p->stack = NULL;
+        return ib_fail_errno(err, "mmap a stack");
+    }
     p->bufsz = USER_FILE_MAX;
     p->passwd = ib_xmalloc(p->bufsz);
     p->group = ib_xmalloc(p->bufsz);
