@@ -104,8 +104,8 @@ t "--pids-limit 50: 200 forks run into the limit" sh -c "test \$(sed -n 's/^fork
 t "--pids-limit: fork fails with EAGAIN" grep -qx 'fork_errno=Resource temporarily unavailable' "$T/pids.out"
 t "the host can still fork afterwards" sh -c 'for i in 1 2 3 4 5; do /bin/true || exit 1; done'
 t "no children of the step are left" sh -c "! pgrep -f '/probe fork[s]' >/dev/null"
-rs sh200 --pids-limit 50 -- /bin/sh -c 'i=0; while [ $i -lt 200 ]; do sleep 60 & i=$((i+1)); done 2>/dev/null; exit 0'
-t "200 background sleeps under --pids-limit 50 (shell) end and leave nothing" sh -c "test \"\$(cat '$T/sh200.rc')\" -ne 255 && ! pgrep -fx 'sleep 60' >/dev/null"
+rs sh200 --pids-limit 50 -- /bin/sh -c 'i=0; while [ $i -lt 200 ]; do sleep 6061 & i=$((i+1)); done 2>/dev/null; exit 0'
+t "200 background sleeps under --pids-limit 50 (shell) end and leave nothing" sh -c "test \"\$(cat '$T/sh200.rc')\" -ne 255 && ! pgrep -fx 'sleep 6061' >/dev/null"
 rs cpufree -- /probe spin 150
 rs cpuslow --cpus 0.1 -- /probe spin 150
 free_ms=$(sed -n 's/^spin_ms=//p' "$T/cpufree.out")
