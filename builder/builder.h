@@ -66,7 +66,7 @@ struct sandbox_cfg {
     /* Where the per-step /etc/hosts, /etc/resolv.conf and /etc/hostname and the mount point
      * live (outside the upper dir).  NULL: a temporary dir made and removed by sandbox_run. */
     const char *scratch_dir;
-    int stdio[3]; /* the command's stdin, stdout, stderr; -1 = /dev/null */
+    int stdio[3];      /* the command's stdin, stdout, stderr; -1 = /dev/null */
     bool legacy_mount; /* mount the overlay with mount(2) options instead of fsconfig */
 };
 

@@ -35,7 +35,7 @@ static const char *const v1_names[V1_N] = {"memory", "cpu", "cpuacct", "pids"};
 
 struct cgroup {
     int version;
-    char *dir[V1_N]; /* v1: the step's dir per controller (co-mounted ones repeat); v2: [0] */
+    char *dir[V1_N];  /* v1: the step's dir per controller (co-mounted ones repeat); v2: [0] */
     char *uniq[V1_N]; /* distinct dirs, owned */
     size_t nuniq;
 };
@@ -115,8 +115,7 @@ read_u64_at(const char *dir, const char *file, uint64_t *out, struct ib_err **er
 
 /* "key value" lines (cpu.stat, memory.events, memory.oom_control); missing key -> 0. */
 static int
-read_key_at(const char *dir, const char *file, const char *key, uint64_t *out,
-            struct ib_err **err)
+read_key_at(const char *dir, const char *file, const char *key, uint64_t *out, struct ib_err **err)
 {
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     if (read_at(dir, file, &b, err) < 0)
@@ -211,9 +210,8 @@ find_mount(const char *ctl, char **mnt, char **root, struct ib_err **err)
         *root = ib_xstrdup(f[3]);
         return 0;
     }
-    return ib_fail(err, IB_E_SANDBOX, "no mounted cgroup%s hierarchy%s%s%s found",
-                   ctl ? "" : "2", ctl ? " for controller '" : "", ctl ? ctl : "",
-                   ctl ? "'" : "");
+    return ib_fail(err, IB_E_SANDBOX, "no mounted cgroup%s hierarchy%s%s%s found", ctl ? "" : "2",
+                   ctl ? " for controller '" : "", ctl ? ctl : "", ctl ? "'" : "");
 }
 
 /* This process's cgroup in the hierarchy of controller ctl (v1) or the v2 one (NULL). */
@@ -230,8 +228,8 @@ self_cgroup(const char *ctl, char **out, struct ib_err **err)
         if (!c2)
             continue;
         *c2 = '\0';
-        bool match = ctl ? has_word(c1 + 1, ctl) : (c1 == line + 1 && line[0] == '0' &&
-                                                     c1[1] == '\0');
+        bool match =
+            ctl ? has_word(c1 + 1, ctl) : (c1 == line + 1 && line[0] == '0' && c1[1] == '\0');
         if (match) {
             *out = ib_xstrdup(c2 + 1);
             return 0;
@@ -321,12 +319,11 @@ v2_limits(struct cgroup *cg, const struct sandbox_limits *lim, struct ib_err **e
         AUTO_FREE char *v = fmt_i64(lim->memory);
         if (write_at(d, "memory.max", v, err) < 0)
             return -1;
-        AUTO_FREE char *sw = lim->memory_swap < 0 ? ib_xstrdup("max")
-                             : lim->memory_swap == 0
-                                 ? ib_xstrdup("0")
-                                 : fmt_i64(lim->memory_swap > lim->memory
-                                               ? lim->memory_swap - lim->memory
-                                               : 0);
+        AUTO_FREE char *sw =
+            lim->memory_swap < 0 ? ib_xstrdup("max")
+            : lim->memory_swap == 0
+                ? ib_xstrdup("0")
+                : fmt_i64(lim->memory_swap > lim->memory ? lim->memory_swap - lim->memory : 0);
         if (file_exists(d, "memory.swap.max") && write_at(d, "memory.swap.max", sw, err) < 0)
             return -1;
     }
@@ -351,8 +348,7 @@ v2_limits(struct cgroup *cg, const struct sandbox_limits *lim, struct ib_err **e
 
 /* Enable the controllers in every cgroup.subtree_control from base down to dir's parent. */
 static int
-v2_enable(const char *base, const char *dir, const struct sandbox_limits *lim,
-          struct ib_err **err)
+v2_enable(const char *base, const char *dir, const struct sandbox_limits *lim, struct ib_err **err)
 {
     AUTO_BUF struct ib_buf avail = IB_BUF_INIT;
     if (read_at(base, "cgroup.controllers", &avail, err) < 0)
@@ -543,8 +539,7 @@ cgroup_read_stats(struct cgroup *cg, struct cgroup_stats *out, struct ib_err **e
     uint64_t ns = 0;
     if (read_u64_at(cg->dir[V1_CPUACCT], "cpuacct.usage", &ns, err) < 0 ||
         read_u64_at(cg->dir[V1_MEMORY], "memory.max_usage_in_bytes", &out->mem_peak, err) < 0 ||
-        read_key_at(cg->dir[V1_MEMORY], "memory.oom_control", "oom_kill", &out->oom_kills, err) <
-            0)
+        read_key_at(cg->dir[V1_MEMORY], "memory.oom_control", "oom_kill", &out->oom_kills, err) < 0)
         return -1;
     out->cpu_usec = ns / 1000;
     return 0;

@@ -104,8 +104,7 @@ static void
 clone_etc_files(void)
 {
     for (int i = 0; i < 3; i++) {
-        etc_trees[i] = open_tree(AT_FDCWD, plan->etc_paths[i], OPEN_TREE_CLONE |
-                                                                   OPEN_TREE_CLOEXEC);
+        etc_trees[i] = open_tree(AT_FDCWD, plan->etc_paths[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (etc_trees[i] < 0)
             die("open_tree '%s'", plan->etc_paths[i]);
     }
@@ -176,12 +175,13 @@ setup_dev(void)
     static const struct {
         const char *name;
         unsigned maj, min;
-    } nodes[] = {{"null", 1, 3},    {"zero", 1, 5},     {"full", 1, 7},
-                 {"random", 1, 8},  {"urandom", 1, 9},  {"tty", 5, 0}};
-    static const char *const links[][2] = {
-        {"/proc/self/fd", "/dev/fd"},       {"/proc/self/fd/0", "/dev/stdin"},
-        {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-        {"pts/ptmx", "/dev/ptmx"}};
+    } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    static const char *const links[][2] = {{"/proc/self/fd", "/dev/fd"},
+                                           {"/proc/self/fd/0", "/dev/stdin"},
+                                           {"/proc/self/fd/1", "/dev/stdout"},
+                                           {"/proc/self/fd/2", "/dev/stderr"},
+                                           {"pts/ptmx", "/dev/ptmx"}};
     ensure("/dev", true);
     mount_or_die("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
     char path[64];
@@ -221,17 +221,18 @@ readonly_path(const char *path)
     if (access(path, F_OK) < 0)
         return;
     mount_or_die(path, path, NULL, MS_BIND | MS_REC, NULL);
-    mount_or_die(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
-                                       MS_NOEXEC, NULL);
+    mount_or_die(NULL, path, NULL,
+                 MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 static void
 setup_proc_sys(void)
 {
-    static const char *const masked[] = {
-        "/proc/acpi",     "/proc/kcore",        "/proc/keys",          "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",  "/proc/scsi",
-        "/sys/firmware",  "/sys/devices/virtual/powercap"};
+    static const char *const masked[] = {"/proc/acpi",        "/proc/kcore",
+                                         "/proc/keys",        "/proc/latency_stats",
+                                         "/proc/timer_list",  "/proc/timer_stats",
+                                         "/proc/sched_debug", "/proc/scsi",
+                                         "/sys/firmware",     "/sys/devices/virtual/powercap"};
     static const char *const readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                            "/proc/sysrq-trigger"};
     ensure("/proc", true);
@@ -316,8 +317,8 @@ resolve_user(struct sandbox_user *u)
     size_t np = slurp("/etc/passwd", plan->passwd, plan->bufsz);
     size_t ng = slurp("/etc/group", plan->group, plan->bufsz);
     char msg[300];
-    if (sandbox_user_resolve(plan->cfg->user, np ? plan->passwd : NULL, np,
-                             ng ? plan->group : NULL, ng, u, msg, sizeof(msg)) < 0)
+    if (sandbox_user_resolve(plan->cfg->user, np ? plan->passwd : NULL, np, ng ? plan->group : NULL,
+                             ng, u, msg, sizeof(msg)) < 0)
         die("%s", msg);
 }
 
@@ -481,8 +482,15 @@ run_command(const struct sandbox_user *u)
     struct command_arg a = {u, {{0}}};
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &a.mask);
-    pid_t pid = clone(command_main, plan->stack + plan->stacksz,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan cannot follow the switch to our own stack: copy the memory instead */
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0)
+        _exit(command_main(&a));
+#else
+    pid_t pid =
+        clone(command_main, plan->stack + plan->stacksz, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+#endif
     if (pid < 0)
         die("start the command");
     sigset_t old = a.mask;

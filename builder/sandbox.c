@@ -38,8 +38,8 @@
 
 /* Docker's default capability set. */
 static const int default_caps[] = {
-    CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,     CAP_FSETID,      CAP_KILL,
-    CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,    CAP_NET_BIND_SERVICE, CAP_NET_RAW,
+    CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,      CAP_FSETID,           CAP_KILL,
+    CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,     CAP_NET_BIND_SERVICE, CAP_NET_RAW,
     CAP_SYS_CHROOT, CAP_MKNOD,        CAP_AUDIT_WRITE, CAP_SETFCAP,
 };
 
@@ -99,12 +99,27 @@ sandbox_parse_bytes(const char *s, int64_t *out, struct ib_err **err)
         return ib_fail(err, IB_E_USAGE, "invalid size '%s'", s);
     double mul = 1;
     switch (*end | 0x20) {
-    case 'k': mul = 1024.0; end++; break;
-    case 'm': mul = 1024.0 * 1024; end++; break;
-    case 'g': mul = 1024.0 * 1024 * 1024; end++; break;
-    case 't': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    case 'b': end++; break;
-    default: break;
+    case 'k':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'm':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'g':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 't':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    case 'b':
+        end++;
+        break;
+    default:
+        break;
     }
     if ((*end | 0x20) == 'b' && mul > 1)
         end++;
@@ -121,12 +136,14 @@ sandbox_parse_ulimit(const char *s, struct sandbox_rlimit *out, struct ib_err **
         const char *name;
         int res;
     } names[] = {
-        {"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
-        {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
-        {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"nofile", RLIMIT_NOFILE},
-        {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},         {"rtprio", RLIMIT_RTPRIO},
-        {"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
-        {"stack", RLIMIT_STACK},     {"as", RLIMIT_AS},
+        {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+        {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+        {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+        {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+        {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+        {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+        {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+        {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS},
     };
     const char *eq = strchr(s, '=');
     if (!eq)
@@ -235,8 +252,8 @@ remove_stubs(int upper_fd, const struct child_msg *m, size_t n)
                                  {m[i].mtime_before[0], m[i].mtime_before[1]}};
         utimensat(upper_fd, m[i].text, ts, AT_SYMLINK_NOFOLLOW);
         struct stat st;
-        if (fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mode == m[i].mode &&
-            st.st_uid == m[i].uid && st.st_gid == m[i].gid)
+        if (fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_mode == m[i].mode && st.st_uid == m[i].uid && st.st_gid == m[i].gid)
             unlinkat(upper_fd, m[i].text, AT_REMOVEDIR); /* only if empty: a pure copy-up */
     }
 }
@@ -250,8 +267,8 @@ last_cap(void)
     if (cached < 0) {
         AUTO_BUF struct ib_buf b = IB_BUF_INIT;
         AUTO_ERR struct ib_err *e = NULL;
-        cached = ib_read_file("/proc/sys/kernel/cap_last_cap", &b, &e) == 0 ? atoi(b.s)
-                                                                              : CAP_LAST_CAP;
+        cached =
+            ib_read_file("/proc/sys/kernel/cap_last_cap", &b, &e) == 0 ? atoi(b.s) : CAP_LAST_CAP;
         if (cached <= 0 || cached > 63)
             cached = CAP_LAST_CAP;
     }
@@ -467,10 +484,9 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
 {
     IB_AUTO(cgroup_free) struct cgroup *cg = NULL;
     char name[64];
-    snprintf(name, sizeof(name), "step-%ld-%u", (long)getpid(),
-             atomic_fetch_add(&step_counter, 1));
-    if (cgroup_create(cfg->cgroup_parent ? cfg->cgroup_parent : "imgbuild", name, &cfg->limits,
-                      &cg, err) < 0)
+    snprintf(name, sizeof(name), "step-%ld-%u", (long)getpid(), atomic_fetch_add(&step_counter, 1));
+    if (cgroup_create(cfg->cgroup_parent ? cfg->cgroup_parent : "imgbuild", name, &cfg->limits, &cg,
+                      err) < 0)
         return ib_err_prefix(err, "sandbox cgroup");
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
     if (cfg->net == SANDBOX_NET_NONE)

@@ -40,8 +40,7 @@ int cgroup_create(const char *parent, const char *name, const struct sandbox_lim
 /* The v2 back-end on an explicit cgroup2 directory (tests, and unified hosts): creates
  * <base>/<parent>/<name>; parent is relative to base.  Caller frees. */
 int cgroup_create_v2_at(const char *base, const char *parent, const char *name,
-                        const struct sandbox_limits *lim, struct cgroup **out,
-                        struct ib_err **err);
+                        const struct sandbox_limits *lim, struct cgroup **out, struct ib_err **err);
 int cgroup_add_pid(struct cgroup *cg, pid_t pid, struct ib_err **err);
 int cgroup_read_stats(struct cgroup *cg, struct cgroup_stats *out, struct ib_err **err);
 /* Kill what is left (cgroup.kill, or SIGKILL by pid on v1), then rmdir. */
@@ -69,8 +68,7 @@ int overlay_plan_init(struct overlay_plan *p, const char *const *lowers, size_t 
 void overlay_plan_release(struct overlay_plan *p);
 /* Child-safe: mount the overlay on target; on failure returns -1 with errno set and a
  * message (the kernel's fs-context log when there is one) in msg. */
-int overlay_mount_child(const struct overlay_plan *p, const char *target, char *msg,
-                        size_t msgsz);
+int overlay_mount_child(const struct overlay_plan *p, const char *target, char *msg, size_t msgsz);
 
 /* ---- seccomp.c --------------------------------------------------------- */
 
@@ -93,9 +91,8 @@ struct sandbox_user {
 /* Resolve spec ("name", "uid", "uid:gid", "name:group", ...) against the contents of
  * /etc/passwd and /etc/group (either may be NULL: missing).  On failure returns -1 with a
  * message in msg. */
-int sandbox_user_resolve(const char *spec, const char *passwd, size_t passwd_len,
-                         const char *group, size_t group_len, struct sandbox_user *out,
-                         char *msg, size_t msgsz);
+int sandbox_user_resolve(const char *spec, const char *passwd, size_t passwd_len, const char *group,
+                         size_t group_len, struct sandbox_user *out, char *msg, size_t msgsz);
 
 /* ---- sandbox.c --------------------------------------------------------- */
 
@@ -118,7 +115,6 @@ struct child_msg {
 
 /* Read the child's records until EOF (it exec'd or died).  Stub records are appended to
  * stubs (may be NULL).  Returns -1 with the child's error as an IB_E_SANDBOX error. */
-int sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs,
-                           struct ib_err **err);
+int sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs, struct ib_err **err);
 
 #endif

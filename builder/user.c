@@ -170,8 +170,8 @@ sandbox_user_resolve(const char *spec, const char *passwd, size_t passwd_len, co
                 break;
             }
             if (!gfound) {
-                snprintf(msg, msgsz,
-                         "unable to find group '%s': no matching entries in group file", gspec);
+                snprintf(msg, msgsz, "unable to find group '%s': no matching entries in group file",
+                         gspec);
                 errno = ENOENT;
                 return -1;
             }

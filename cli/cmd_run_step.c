@@ -129,18 +129,32 @@ cmd_run_step(int argc, char **argv, struct ib_err **err)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
-        case OPT_LOWER: ib_strv_push(&lowers, optarg); break;
-        case OPT_UPPER: cfg.upper = optarg; break;
-        case OPT_WORK: cfg.work = optarg; break;
-        case OPT_LEGACY: cfg.legacy_mount = true; break;
+        case OPT_LOWER:
+            ib_strv_push(&lowers, optarg);
+            break;
+        case OPT_UPPER:
+            cfg.upper = optarg;
+            break;
+        case OPT_WORK:
+            cfg.work = optarg;
+            break;
+        case OPT_LEGACY:
+            cfg.legacy_mount = true;
+            break;
         case OPT_ENV:
             if (!strchr(optarg, '='))
                 return cli_usage(err, "run-step", "--env needs K=V, got '%s'", optarg);
             ib_strv_push(&env, optarg);
             break;
-        case OPT_USER: cfg.user = optarg; break;
-        case OPT_WORKDIR: cfg.workdir = optarg; break;
-        case OPT_HOSTNAME: cfg.hostname = optarg; break;
+        case OPT_USER:
+            cfg.user = optarg;
+            break;
+        case OPT_WORKDIR:
+            cfg.workdir = optarg;
+            break;
+        case OPT_HOSTNAME:
+            cfg.hostname = optarg;
+            break;
         case OPT_NETWORK:
             if (strcmp(optarg, "host") == 0)
                 cfg.net = SANDBOX_NET_HOST;
@@ -191,9 +205,14 @@ cmd_run_step(int argc, char **argv, struct ib_err **err)
                 return -1;
             nrl++;
             break;
-        case OPT_CGROUP_PARENT: cfg.cgroup_parent = optarg; break;
-        case 'h': fputs(run_step_usage, stdout); return 0;
-        default: return cli_usage(err, "run-step", "unknown option '%s'", argv[optind - 1]);
+        case OPT_CGROUP_PARENT:
+            cfg.cgroup_parent = optarg;
+            break;
+        case 'h':
+            fputs(run_step_usage, stdout);
+            return 0;
+        default:
+            return cli_usage(err, "run-step", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc)

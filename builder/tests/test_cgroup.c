@@ -109,8 +109,8 @@ TEST(detect_mode_matches_the_mounts)
     CHECK_OK(cgroup_detect_mode("/sys/fs/cgroup", &mode, &err));
     struct statfs st, su;
     CHECK(statfs("/sys/fs/cgroup", &st) == 0);
-    bool unified_sub = statfs("/sys/fs/cgroup/unified", &su) == 0 &&
-                       su.f_type == CGROUP2_SUPER_MAGIC;
+    bool unified_sub =
+        statfs("/sys/fs/cgroup/unified", &su) == 0 && su.f_type == CGROUP2_SUPER_MAGIC;
     enum cgroup_mode want = st.f_type == CGROUP2_SUPER_MAGIC ? CGROUP_UNIFIED
                             : unified_sub                    ? CGROUP_HYBRID
                                                              : CGROUP_LEGACY;
@@ -125,8 +125,8 @@ TEST(detect_mode_matches_the_mounts)
 TEST(host_backend_limits_stats_remove)
 {
     struct ib_err *err = NULL;
-    struct sandbox_limits lim = {.memory = 32 << 20, .cpu_quota = 50000, .pids = 10,
-                                 .cpu_shares = 512};
+    struct sandbox_limits lim = {
+        .memory = 32 << 20, .cpu_quota = 50000, .pids = 10, .cpu_shares = 512};
     struct cgroup *cg = NULL;
     char name[64];
     snprintf(name, sizeof(name), "unit-%ld", (long)getpid());
@@ -251,26 +251,32 @@ TEST(v2_limits_and_stats_on_a_cgroup2_shaped_dir)
     AUTO_FREE char *s = ib_path_join(p, "s1");
     CHECK_OK(ib_mkdir_p(AT_FDCWD, s, 0755, &err));
     put(p, "cgroup.subtree_control", "");
-    static const char *const files[] = {"memory.max", "memory.swap.max", "cpu.max", "cpu.weight",
-                                        "pids.max", "cgroup.procs"};
+    static const char *const files[] = {"memory.max", "memory.swap.max", "cpu.max",
+                                        "cpu.weight", "pids.max",        "cgroup.procs"};
     for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
         put(s, files[i], "");
-    struct sandbox_limits lim = {.memory = 64 << 20, .cpu_quota = 50000, .cpu_period = 100000,
-                                 .cpu_shares = 512, .pids = 50};
+    struct sandbox_limits lim = {.memory = 64 << 20,
+                                 .cpu_quota = 50000,
+                                 .cpu_period = 100000,
+                                 .cpu_shares = 512,
+                                 .pids = 50};
     struct cgroup *cg = NULL;
     CHECK_OK(cgroup_create_v2_at(base, "p", "s1", &lim, &cg, &err));
     struct {
         const char *dir, *file, *want;
     } expect[] = {
-        {s, "memory.max", "67108864"}, {s, "memory.swap.max", "0"},
-        {s, "cpu.max", "50000 100000"}, {s, "cpu.weight", "20"},
-        {s, "pids.max", "50"},          {base, "cgroup.subtree_control", "+memory +cpu +pids"},
+        {s, "memory.max", "67108864"},
+        {s, "memory.swap.max", "0"},
+        {s, "cpu.max", "50000 100000"},
+        {s, "cpu.weight", "20"},
+        {s, "pids.max", "50"},
+        {base, "cgroup.subtree_control", "+memory +cpu +pids"},
         {p, "cgroup.subtree_control", "+memory +cpu +pids"},
     };
     for (size_t i = 0; i < sizeof(expect) / sizeof(*expect); i++) {
         AUTO_FREE char *got = slurp_trim(expect[i].dir, expect[i].file);
-        ib_test_case(strcmp(got, expect[i].want) == 0, "%s = '%s' (want '%s')", expect[i].file,
-                     got, expect[i].want);
+        ib_test_case(strcmp(got, expect[i].want) == 0, "%s = '%s' (want '%s')", expect[i].file, got,
+                     expect[i].want);
     }
     CHECK_OK(cgroup_add_pid(cg, 4242, &err));
     AUTO_FREE char *procs = slurp_trim(s, "cgroup.procs");

@@ -88,9 +88,10 @@ TEST(parse_bytes)
         const char *in;
         int64_t want; /* -1: invalid */
     } cases[] = {
-        {"64m", 64 << 20}, {"64M", 64 << 20},    {"1g", 1 << 30},     {"512k", 512 << 10},
-        {"1048576", 1 << 20}, {"1.5g", 3 << 29}, {"10mb", 10 << 20},  {"100b", 100},
-        {"", -1},          {"m", -1},            {"-5m", -1},         {"12x", -1},
+        {"64m", 64 << 20},   {"64M", 64 << 20},    {"1g", 1 << 30},
+        {"512k", 512 << 10}, {"1048576", 1 << 20}, {"1.5g", 3 << 29},
+        {"10mb", 10 << 20},  {"100b", 100},        {"", -1},
+        {"m", -1},           {"-5m", -1},          {"12x", -1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct ib_err *err = NULL;
@@ -218,8 +219,7 @@ rootfs(void)
     static char *dir;
     if (!dir) {
         dir = ib_path_join(ib_test_tmpdir(), "rootfs");
-        AUTO_FREE char *cmd =
-            ib_xasprintf("testdata/make-busybox-rootfs.sh '%s' >/dev/null", dir);
+        AUTO_FREE char *cmd = ib_xasprintf("testdata/make-busybox-rootfs.sh '%s' >/dev/null", dir);
         if (system(cmd) != 0) {
             printf("not ok - testdata/make-busybox-rootfs.sh failed (busybox-static missing?)\n");
             exit(1);

@@ -126,12 +126,18 @@ static const char *
 errname(int e)
 {
     switch (e) {
-    case 0: return "OK";
-    case EPERM: return "EPERM";
-    case ENOSYS: return "ENOSYS";
-    case EINVAL: return "EINVAL";
-    case EACCES: return "EACCES";
-    default: return strerror(e);
+    case 0:
+        return "OK";
+    case EPERM:
+        return "EPERM";
+    case ENOSYS:
+        return "ENOSYS";
+    case EINVAL:
+        return "EINVAL";
+    case EACCES:
+        return "EACCES";
+    default:
+        return strerror(e);
     }
 }
 
