@@ -148,14 +148,15 @@ TEST(host_backend_limits_stats_remove)
     release(go);
     nap(150);
     struct cgroup_stats st;
-    CHECK_OK(cgroup_read_stats(cg, &st, &err));
+    int rc = cgroup_read_stats(cg, &st, &err);
+    CHECK_OK(cgroup_remove(cg, &err)); /* kills the sleeping child (also when checks fail) */
+    CHECK_OK(rc);
     ib_test_note("busy child: cpu %llu us, peak %llu bytes", (unsigned long long)st.cpu_usec,
                  (unsigned long long)st.mem_peak);
     CHECK(st.cpu_usec >= 10000);
     if (mode != CGROUP_UNIFIED || st.mem_peak > 0) /* memory.peak: Linux >= 5.19 */
         CHECK(st.mem_peak >= 4 << 20);
     CHECK_INT(st.oom_kills, 0);
-    CHECK_OK(cgroup_remove(cg, &err)); /* kills the sleeping child */
     int ws = 0;
     CHECK(waitpid(pid, &ws, 0) == pid);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
@@ -208,10 +209,11 @@ TEST(v2_on_the_real_cgroup2_mount)
     CHECK_INT(atol(procs), pid);
     nap(150);
     struct cgroup_stats st;
-    CHECK_OK(cgroup_read_stats(cg, &st, &err));
+    int rc = cgroup_read_stats(cg, &st, &err);
+    CHECK_OK(cgroup_remove(cg, &err)); /* cgroup.kill */
+    CHECK_OK(rc);
     ib_test_note("real cgroup2: cpu.stat usage_usec %llu", (unsigned long long)st.cpu_usec);
     CHECK(st.cpu_usec >= 10000);
-    CHECK_OK(cgroup_remove(cg, &err)); /* cgroup.kill */
     int ws = 0;
     CHECK(waitpid(pid, &ws, 0) == pid);
     CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
@@ -223,7 +225,7 @@ TEST(v2_on_the_real_cgroup2_mount)
     struct sandbox_limits mem = {.memory = 64 << 20};
     snprintf(name, sizeof(name), "unit2m-%ld", (long)getpid());
     cg = NULL;
-    int rc = cgroup_create_v2_at(base, self, name, &mem, &cg, &err);
+    rc = cgroup_create_v2_at(base, self, name, &mem, &cg, &err);
     if (strstr(avail, "memory")) {
         CHECK_INT(rc, 0);
         AUTO_FREE char *m = slurp_trim(cgroup_path(cg), "memory.max");
