@@ -28,6 +28,7 @@ const struct cmd cli_commands[] = {
     { "load", cmd_load, "read images from an OCI or docker archive" },
     { "prune", cmd_prune, "remove unused blobs, snapshots and cache entries" },
     { "fsck", cmd_fsck, "verify the store" },
+    { "run-step", cmd_run_step, "developer tool: run one command in the RUN sandbox" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "show help for imgbuild or a command" },
     { NULL, NULL, NULL },
@@ -129,8 +130,8 @@ main(int argc, char **argv)
     else
         rc = cmd->fn(argc - 1, argv + 1, &err);
     fflush(stdout);
-    if (rc == 0)
-        return 0;
+    if (rc >= 0) /* 0, or a status passed through (run-step) */
+        return rc;
     if (err) {
         /* parse errors start with FILE:LINE:COL so editors can jump to them */
         if (err->kind == IB_E_PARSE)

@@ -1,0 +1,565 @@
+/* builder/sandbox.c: run one RUN step in a sandbox (the parent's side).
+ *
+ * sandbox_run: prepare everything the child needs (so it never allocates),
+ * create the step's cgroup, clone the child into new namespaces, put it in the
+ * cgroup, let it go, collect its setup records or error, wait for the init,
+ * read the cgroup's stats, remove the cgroup and make the upper dir hold
+ * exactly the step's change (no mount-point stubs left).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "builder/builder.h"
+#include "builder/child.h"
+#include "builder/sandbox.h"
+#include "common/buf.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/mem.h"
+#include "common/banned.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define USER_FILE_MAX (1 << 20)
+
+/* Docker's default capability set. */
+static const int default_caps[] = {
+    CAP_CHOWN,      CAP_DAC_OVERRIDE, CAP_FOWNER,      CAP_FSETID,           CAP_KILL,
+    CAP_SETGID,     CAP_SETUID,       CAP_SETPCAP,     CAP_NET_BIND_SERVICE, CAP_NET_RAW,
+    CAP_SYS_CHROOT, CAP_MKNOD,        CAP_AUDIT_WRITE, CAP_SETFCAP,
+};
+
+void
+sandbox_cfg_init(struct sandbox_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (int i = 0; i < 3; i++)
+        cfg->stdio[i] = i;
+}
+
+bool
+sandbox_result_ok(const struct sandbox_result *res)
+{
+    return res->exit_code == 0 && res->signal == 0 && !res->oom_killed;
+}
+
+static void
+describe_bytes(struct ib_buf *b, int64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    double d = (double)v;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    if (d == (double)(int64_t)d)
+        ib_buf_addf(b, "%" PRId64 " %s", (int64_t)d, units[u]);
+    else
+        ib_buf_addf(b, "%.1f %s", d, units[u]);
+}
+
+void
+sandbox_result_describe(const struct sandbox_result *res, struct ib_buf *out)
+{
+    if (res->oom_killed) {
+        ib_buf_adds(out, "killed: out of memory");
+        if (res->memory_limit > 0) {
+            ib_buf_adds(out, ", limit ");
+            describe_bytes(out, res->memory_limit);
+        }
+    } else if (res->signal) {
+        ib_buf_addf(out, "killed by signal %d (%s)", res->signal, strsignal(res->signal));
+    } else {
+        ib_buf_addf(out, "exit status %d", res->exit_code);
+    }
+}
+
+int
+sandbox_parse_bytes(const char *s, int64_t *out, struct ib_err **err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return ib_fail(err, IB_E_USAGE, "invalid size '%s'", s);
+    double mul = 1;
+    switch (*end | 0x20) {
+    case 'k':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'm':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'g':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 't':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    case 'b':
+        end++;
+        break;
+    default:
+        break;
+    }
+    if ((*end | 0x20) == 'b' && mul > 1)
+        end++;
+    if (*end || v * mul > 9.2e18)
+        return ib_fail(err, IB_E_USAGE, "invalid size '%s'", s);
+    *out = (int64_t)(v * mul);
+    return 0;
+}
+
+int
+sandbox_parse_ulimit(const char *s, struct sandbox_rlimit *out, struct ib_err **err)
+{
+    static const struct {
+        const char *name;
+        int res;
+    } names[] = {
+        {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+        {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+        {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+        {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+        {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+        {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+        {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+        {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS},
+    };
+    const char *eq = strchr(s, '=');
+    if (!eq)
+        return ib_fail(err, IB_E_USAGE, "invalid ulimit '%s' (want NAME=SOFT[:HARD])", s);
+    size_t n = (size_t)(eq - s);
+    out->resource = -1;
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (strlen(names[i].name) == n && strncmp(s, names[i].name, n) == 0)
+            out->resource = names[i].res;
+    if (out->resource < 0)
+        return ib_fail(err, IB_E_USAGE, "unknown ulimit '%.*s'", (int)n, s);
+    uint64_t v[2];
+    const char *p = eq + 1;
+    for (int i = 0; i < 2; i++) {
+        char *end;
+        if (strncmp(p, "unlimited", 9) == 0 || strncmp(p, "-1", 2) == 0) {
+            v[i] = RLIM_INFINITY;
+            end = (char *)p + (p[0] == '-' ? 2 : 9);
+        } else {
+            errno = 0;
+            v[i] = strtoull(p, &end, 10);
+            if (errno || end == p || *p == '-')
+                return ib_fail(err, IB_E_USAGE, "invalid ulimit value in '%s'", s);
+        }
+        if (i == 0 && *end == ':') {
+            p = end + 1;
+            continue;
+        }
+        if (*end)
+            return ib_fail(err, IB_E_USAGE, "invalid ulimit value in '%s'", s);
+        if (i == 0)
+            v[1] = v[0];
+        break;
+    }
+    if (v[0] > v[1])
+        return ib_fail(err, IB_E_USAGE, "ulimit '%s': soft limit above hard limit", s);
+    out->soft = v[0];
+    out->hard = v[1];
+    return 0;
+}
+
+/* ---- the child's records --------------------------------------------------- */
+
+int
+sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs, struct ib_err **err)
+{
+    size_t cap = 0;
+    for (;;) {
+        struct child_msg m;
+        size_t got = 0;
+        while (got < sizeof(m)) {
+            ssize_t r = read(fd, (char *)&m + got, sizeof(m) - got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return ib_fail_errno(err, "read from the sandbox child");
+            if (r == 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got == 0)
+            return 0;
+        if (got != sizeof(m))
+            return ib_fail(err, IB_E_SANDBOX, "sandbox child: truncated message");
+        m.text[sizeof(m.text) - 1] = '\0';
+        if (m.type == CHILD_MSG_ERROR) {
+            if (m.err)
+                return ib_fail(err, IB_E_SANDBOX, "sandbox: %s: %s", m.text, strerror(m.err));
+            return ib_fail(err, IB_E_SANDBOX, "sandbox: %s", m.text);
+        }
+        if (stubs) {
+            IB_GROW(*stubs, *nstubs + 1, cap);
+            (*stubs)[(*nstubs)++] = m;
+        }
+    }
+}
+
+/* Remove the mount-point stubs the child created in the upper dir, and put the times of
+ * the dirs that got them back, so the upper dir holds only the step's own change. */
+static void
+remove_stubs(int upper_fd, const struct child_msg *m, size_t n)
+{
+    bool untouched[16] = {false};
+    for (size_t i = 0; i < n && i < 16; i++) {
+        struct stat st;
+        if (m[i].type == CHILD_MSG_PARENT && !m[i].in_upper_before &&
+            fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            untouched[i] = st.st_mtim.tv_sec == m[i].mtime_after[0] &&
+                           st.st_mtim.tv_nsec == m[i].mtime_after[1];
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (m[i].type != CHILD_MSG_STUB)
+            continue;
+        struct stat st;
+        if (fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (m[i].is_dir && S_ISDIR(st.st_mode))
+            unlinkat(upper_fd, m[i].text, AT_REMOVEDIR); /* fails if the step filled it */
+        else if (!m[i].is_dir && S_ISREG(st.st_mode) && st.st_size == 0)
+            unlinkat(upper_fd, m[i].text, 0);
+    }
+    for (size_t i = 0; i < n && i < 16; i++) {
+        if (!untouched[i])
+            continue;
+        struct timespec ts[2] = {{m[i].atime_before[0], m[i].atime_before[1]},
+                                 {m[i].mtime_before[0], m[i].mtime_before[1]}};
+        utimensat(upper_fd, m[i].text, ts, AT_SYMLINK_NOFOLLOW);
+        struct stat st;
+        if (fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_mode == m[i].mode && st.st_uid == m[i].uid && st.st_gid == m[i].gid)
+            unlinkat(upper_fd, m[i].text, AT_REMOVEDIR); /* only if empty: a pure copy-up */
+    }
+}
+
+/* ---- preparing the child's plan ------------------------------------------- */
+
+static int
+last_cap(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+        AUTO_ERR struct ib_err *e = NULL;
+        cached =
+            ib_read_file("/proc/sys/kernel/cap_last_cap", &b, &e) == 0 ? atoi(b.s) : CAP_LAST_CAP;
+        if (cached <= 0 || cached > 63)
+            cached = CAP_LAST_CAP;
+    }
+    return cached;
+}
+
+static int
+write_scratch(int dirfd, const char *name, const char *data, struct ib_err **err)
+{
+    AUTO_FD int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ib_fail_errno(err, "create '%s'", name);
+    return ib_write_all(fd, data, strlen(data), name, err);
+}
+
+/* The per-step /etc files and the root mount point in dir. */
+static int
+make_scratch(const char *dir, const char *hostname, char *paths[3], struct ib_err **err)
+{
+    AUTO_FD int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return ib_fail_errno(err, "open scratch dir '%s'", dir);
+    AUTO_FREE char *hosts = ib_xasprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost "
+                                         "ip6-loopback\n",
+                                         hostname);
+    AUTO_BUF struct ib_buf resolv = IB_BUF_INIT;
+    AUTO_ERR struct ib_err *ignore = NULL;
+    ib_buf_set_limit(&resolv, 65536);
+    if (ib_read_file("/etc/resolv.conf", &resolv, &ignore) < 0)
+        ib_buf_reset(&resolv);
+    AUTO_FREE char *hn = ib_xasprintf("%s\n", hostname);
+    static const char *const names[3] = {"hosts", "resolv.conf", "hostname"};
+    const char *data[3] = {hosts, resolv.s, hn};
+    if (mkdirat(d, "root", 0755) < 0 && errno != EEXIST)
+        return ib_fail_errno(err, "create '%s/root'", dir);
+    for (int i = 0; i < 3; i++) {
+        if (write_scratch(d, names[i], data[i], err) < 0)
+            return -1;
+        paths[i] = ib_path_join(dir, names[i]);
+    }
+    return 0;
+}
+
+static void
+clean_scratch(const char *dir, bool remove_dir)
+{
+    AUTO_ERR struct ib_err *ignore = NULL;
+    if (remove_dir) {
+        ib_rm_rf_at(AT_FDCWD, dir, &ignore);
+        return;
+    }
+    AUTO_FD int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return;
+    unlinkat(d, "hosts", 0);
+    unlinkat(d, "resolv.conf", 0);
+    unlinkat(d, "hostname", 0);
+    unlinkat(d, "root", AT_REMOVEDIR);
+}
+
+/* argv and env as the child's arrays; env gets PATH if missing and room for HOME. */
+static void
+build_arrays(const struct sandbox_cfg *cfg, struct child_plan *p, struct ib_strv *argv,
+             struct ib_strv *env)
+{
+    for (size_t i = 0; cfg->argv[i]; i++)
+        ib_strv_push(argv, cfg->argv[i]);
+    bool have_path = false, have_home = false;
+    p->path = DEFAULT_PATH;
+    for (size_t i = 0; cfg->env && cfg->env[i]; i++) {
+        ib_strv_push(env, cfg->env[i]);
+        if (strncmp(cfg->env[i], "PATH=", 5) == 0) {
+            have_path = true;
+            p->path = env->v[env->n - 1] + 5;
+        }
+        have_home |= strncmp(cfg->env[i], "HOME=", 5) == 0;
+    }
+    if (!have_path)
+        ib_strv_push(env, "PATH=" DEFAULT_PATH);
+    p->envn = env->n;
+    p->need_home = !have_home;
+    ib_strv_push(env, ""); /* grow so that a HOME entry and the NULL after it fit */
+    free(env->v[--env->n]);
+    env->v[env->n] = NULL;
+    p->argv = argv->v;
+    p->env = env->v;
+}
+
+static uint64_t
+now_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static pid_t
+wait_child(pid_t pid, int *status)
+{
+    pid_t w;
+    do
+        w = waitpid(pid, status, __WALL);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+IB_DEFINE_AUTO(struct cgroup, cgroup_free)
+
+struct run_state {
+    struct child_plan plan;
+    struct ib_strv argv, env;
+    char *scratch;
+    bool own_scratch;
+    int pipes[3][2]; /* sync, msg, status: [0] read, [1] write */
+    struct child_msg *msgs;
+    size_t nmsgs;
+};
+
+static void
+run_state_release(struct run_state *s)
+{
+    overlay_plan_release(&s->plan.ov);
+    for (int i = 0; i < 3; i++) {
+        free(s->plan.etc_paths[i]);
+        close_fd(&s->pipes[i][0]);
+        close_fd(&s->pipes[i][1]);
+    }
+    close_fd(&s->plan.upper_fd);
+    if (s->plan.stack)
+        munmap(s->plan.stack, s->plan.stacksz);
+    free(s->plan.passwd);
+    free(s->plan.group);
+    ib_strv_release(&s->argv);
+    ib_strv_release(&s->env);
+    if (s->scratch)
+        clean_scratch(s->scratch, s->own_scratch);
+    free((void *)s->plan.root);
+    free(s->scratch);
+    free(s->msgs);
+}
+
+static int
+prepare(const struct sandbox_cfg *cfg, struct run_state *s, struct ib_err **err)
+{
+    struct child_plan *p = &s->plan;
+    p->cfg = cfg;
+    p->hostname = cfg->hostname && *cfg->hostname ? cfg->hostname : "imgbuild";
+    if (strlen(p->hostname) > 64)
+        return ib_fail(err, IB_E_USAGE, "hostname '%s' is too long", p->hostname);
+    if (cfg->scratch_dir) {
+        s->scratch = ib_xstrdup(cfg->scratch_dir);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        s->scratch = ib_xasprintf("%s/imgbuild-step-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(s->scratch)) {
+            int e = errno;
+            free(s->scratch);
+            s->scratch = NULL;
+            return ib_fail_sys(err, e, "create a scratch dir");
+        }
+        s->own_scratch = true;
+    }
+    if (make_scratch(s->scratch, p->hostname, p->etc_paths, err) < 0)
+        return -1;
+    p->root = ib_path_join(s->scratch, "root");
+    p->upper_fd = open(cfg->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (p->upper_fd < 0)
+        return ib_fail_errno(err, "open upper dir '%s'", cfg->upper);
+    if (overlay_plan_init(&p->ov, cfg->lowers, cfg->nlowers, cfg->upper, cfg->work,
+                          cfg->legacy_mount, err) < 0)
+        return -1;
+    if (sandbox_seccomp_prog(&p->seccomp, err) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(default_caps) / sizeof(*default_caps); i++)
+        p->caps |= 1ULL << default_caps[i];
+    p->last_cap = last_cap();
+    p->stacksz = 256 << 10;
+    p->stack = mmap(NULL, p->stacksz, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (p->stack == MAP_FAILED) {
+        p->stack = NULL;
+        return ib_fail_errno(err, "mmap a stack");
+    }
+    p->bufsz = USER_FILE_MAX;
+    p->passwd = ib_xmalloc(p->bufsz);
+    p->group = ib_xmalloc(p->bufsz);
+    build_arrays(cfg, p, &s->argv, &s->env);
+    for (int i = 0; i < 3; i++)
+        if (pipe2(s->pipes[i], O_CLOEXEC) < 0)
+            return ib_fail_errno(err, "pipe");
+    p->sync_rd = s->pipes[0][0];
+    p->msg_wr = s->pipes[1][1];
+    p->status_wr = s->pipes[2][1];
+    p->close_fds[0] = s->pipes[0][1];
+    p->close_fds[1] = s->pipes[1][0];
+    p->close_fds[2] = s->pipes[2][0];
+    return 0;
+}
+
+static atomic_uint step_counter;
+
+static int
+run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *res,
+    struct ib_err **err)
+{
+    IB_AUTO(cgroup_free) struct cgroup *cg = NULL;
+    char name[64];
+    snprintf(name, sizeof(name), "step-%ld-%u", (long)getpid(), atomic_fetch_add(&step_counter, 1));
+    if (cgroup_create(cfg->cgroup_parent ? cfg->cgroup_parent : "imgbuild", name, &cfg->limits, &cg,
+                      err) < 0)
+        return ib_err_prefix(err, "sandbox cgroup");
+    unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+    if (cfg->net == SANDBOX_NET_NONE)
+        flags |= CLONE_NEWNET;
+    uint64_t t0 = now_usec();
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0) {
+        ib_fail_errno(err, "sandbox: clone");
+        AUTO_ERR struct ib_err *ignore = NULL;
+        cgroup_remove(cg, &ignore);
+        return -1;
+    }
+    if (pid == 0)
+        sandbox_child_main(&s->plan);
+    close_fd(&s->pipes[0][0]);
+    close_fd(&s->pipes[1][1]);
+    close_fd(&s->pipes[2][1]);
+    int rc = cgroup_add_pid(cg, pid, err);
+    if (rc == 0 && write(s->pipes[0][1], "g", 1) != 1)
+        rc = ib_fail_errno(err, "sandbox: start the child");
+    close_fd(&s->pipes[0][1]);
+    if (rc < 0)
+        kill(pid, SIGKILL);
+    else
+        rc = sandbox_read_child_err(s->pipes[1][0], &s->msgs, &s->nmsgs, err);
+    int st = 0;
+    if (wait_child(pid, &st) < 0 && rc == 0)
+        rc = ib_fail_errno(err, "sandbox: wait");
+    res->wall_usec = now_usec() - t0;
+    int cmd_status;
+    ssize_t r = read(s->pipes[2][0], &cmd_status, sizeof(cmd_status));
+    if (r != (ssize_t)sizeof(cmd_status))
+        cmd_status = st; /* the init itself died (killed, or setup failed) */
+    struct cgroup_stats stats = {0};
+    AUTO_ERR struct ib_err *stat_err = NULL;
+    cgroup_read_stats(cg, &stats, &stat_err);
+    AUTO_ERR struct ib_err *rm_err = NULL;
+    if (cgroup_remove(cg, &rm_err) < 0 && rc == 0) {
+        rc = ib_fail(err, rm_err->kind, "sandbox cleanup: %s", rm_err->msg);
+        if (err && *err)
+            (*err)->sys = rm_err->sys;
+    }
+    remove_stubs(s->plan.upper_fd, s->msgs, s->nmsgs);
+    if (rc < 0)
+        return -1;
+    res->cpu_usec = stats.cpu_usec;
+    res->mem_peak = stats.mem_peak;
+    res->oom_killed = stats.oom_kills > 0;
+    res->memory_limit = cfg->limits.memory;
+    if (WIFSIGNALED(cmd_status))
+        res->signal = WTERMSIG(cmd_status);
+    else
+        res->exit_code = WEXITSTATUS(cmd_status);
+    return 0;
+}
+
+int
+sandbox_run(const struct sandbox_cfg *cfg, struct sandbox_result *res, struct ib_err **err)
+{
+    memset(res, 0, sizeof(*res));
+    if (!cfg->argv || !cfg->argv[0] || !cfg->argv[0][0])
+        return ib_fail(err, IB_E_SANDBOX, "sandbox: no command to run");
+    if (!cfg->upper || !cfg->work || cfg->nlowers == 0)
+        return ib_fail(err, IB_E_SANDBOX, "sandbox: lower, upper and work dirs are required");
+    struct run_state s;
+    memset(&s, 0, sizeof(s));
+    for (int i = 0; i < 3; i++) {
+        s.pipes[i][0] = s.pipes[i][1] = -1;
+    }
+    s.plan.upper_fd = -1;
+    int rc = prepare(cfg, &s, err);
+    if (rc == 0)
+        rc = run(cfg, &s, res, err);
+    run_state_release(&s);
+    return rc;
+}
