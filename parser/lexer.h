@@ -129,10 +129,5 @@ void df_directives_parse_all(const char *src, size_t len, struct ib_strv *out);
 
 /* Go strconv.Quote of n bytes, appended to out. */
 void df_quote(struct ib_buf *out, const char *p, size_t n);
-/* Decode one well-formed UTF-8 sequence of s (n bytes available): its length,
- * or 0 when the first byte does not start one. */
-size_t df_utf8_decode(const char *s, size_t n, unsigned *rune);
-/* Go's unicode.IsPrint, approximated (see dump.c). */
-bool df_rune_printable(unsigned r);
 
 #endif

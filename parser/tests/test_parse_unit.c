@@ -12,6 +12,7 @@
 #include "common/test.h"
 #include "parser/lexer.h"
 #include "parser/parser.h"
+#include "parser/unicode.h"
 #include "common/banned.h"
 
 IB_DEFINE_AUTO(struct df_file, df_file_free)
@@ -241,6 +242,27 @@ TEST(quote)
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     df_quote(&b, "a\"\\\t\x07\x7f\xc2\xa0\xe2\x99\xa5\xff\0'", 14);
     CHECK_STR(b.s, "\"a\\\"\\\\\\t\\a\\x7f\\u00a0\xe2\x99\xa5\\xff\\x00'\"");
+    /* Go's unicode.IsPrint: unassigned (U+0378), format (U+00AD, U+200B), private use
+     * (U+E000) and separators (U+2028, U+3000) are escaped; marks and symbols are not */
+    ib_buf_reset(&b);
+    df_quote(&b, "\xcd\xb8\xc2\xad\xe2\x80\x8b\xee\x80\x80\xe2\x80\xa8\xe3\x80\x80", 16);
+    CHECK_STR(b.s, "\"\\u0378\\u00ad\\u200b\\ue000\\u2028\\u3000\"");
+    ib_buf_reset(&b);
+    df_quote(&b, "e\xcc\x81\xf0\x9f\x98\x80\xe2\x82\xac \xf0\x90\x80\x80", 15);
+    CHECK_STR(b.s, "\"e\xcc\x81\xf0\x9f\x98\x80\xe2\x82\xac \xf0\x90\x80\x80\"");
+}
+
+TEST(unicode_print)
+{
+    static const uint32_t yes[] = { ' ', '~', 'a', 0xA1, 0xE9, 0x301, 0x5BE, 0x20AC, 0x1F600,
+                                    0x10000, 0x20000, 0x1D7CE };
+    static const uint32_t no[] = { 0, '\t', 0x7F, 0x85, 0xA0, 0xAD, 0x378, 0x600, 0x1680,
+                                   0x200B, 0x2028, 0x2029, 0x3000, 0xD800, 0xE000, 0xFEFF,
+                                   0xFFFE, 0xE0001, 0x10FFFF, UNI_BAD };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        CHECK(uni_is_print(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        CHECK(!uni_is_print(no[i]));
 }
 
 static int
