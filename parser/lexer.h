@@ -60,10 +60,11 @@ int lex_line_next(struct lex *lx, struct lex_line *ln);
 
 /* ---- parser directives ------------------------------------------------------ */
 
-/* Whether [p, end) has the form "#" name "=" value (leading blanks already
- * removed).  name and value are spans into the text. */
-bool lex_directive(const char *p, const char *end, const char **name, size_t *name_len,
-                   const char **value, size_t *value_len);
+/* Whether [p, end) has the form comment name "=" value, comment being the
+ * prefix the line must start with ("#", or "//" for the frontend forms).
+ * name and value are spans into the text. */
+bool lex_directive(const char *p, const char *end, const char *comment, const char **name,
+                   size_t *name_len, const char **value, size_t *value_len);
 
 /* ---- words ------------------------------------------------------------------ */
 
@@ -97,6 +98,10 @@ enum lex_json {
     LEX_JSON_NOT_STRINGS, /* a valid array with a non-string element: an error */
 };
 enum lex_json lex_json_array(const char *s, struct lex_strs *out);
+/* Whether s (len bytes, s[len] == '\0') is one JSON object, as Go's
+ * json.Unmarshal into map[string]any accepts it, whose member key (the last
+ * one of that name) is a string: then its decoded bytes are in value. */
+bool lex_json_object_string(const char *s, size_t len, const char *key, struct ib_buf *value);
 
 /* ---- heredocs --------------------------------------------------------------- */
 
