@@ -41,6 +41,7 @@
 #include "common/buf.h"
 #include "parser/lexer.h"
 #include "parser/parser.h"
+#include "parser/unicode.h"
 #include "common/banned.h"
 
 static void
@@ -48,9 +49,9 @@ json_str(struct ib_buf *out, const char *p, size_t n)
 {
     ib_buf_addc(out, '"');
     for (size_t i = 0; i < n;) {
-        unsigned r;
-        size_t len = df_utf8_decode(p + i, n - i, &r);
-        if (len == 0) {
+        uint32_t r;
+        size_t len = uni_decode(p + i, n - i, &r);
+        if (r >= UNI_BAD) {
             ib_buf_adds(out, "\\ufffd");
             i++;
             continue;

@@ -60,10 +60,11 @@ int lex_line_next(struct lex *lx, struct lex_line *ln);
 
 /* ---- parser directives ------------------------------------------------------ */
 
-/* Whether [p, end) has the form "#" name "=" value (leading blanks already
- * removed).  name and value are spans into the text. */
-bool lex_directive(const char *p, const char *end, const char **name, size_t *name_len,
-                   const char **value, size_t *value_len);
+/* Whether [p, end) has the form comment name "=" value, comment being the
+ * prefix the line must start with ("#", or "//" for the frontend forms).
+ * name and value are spans into the text. */
+bool lex_directive(const char *p, const char *end, const char *comment, const char **name,
+                   size_t *name_len, const char **value, size_t *value_len);
 
 /* ---- words ------------------------------------------------------------------ */
 
@@ -97,6 +98,10 @@ enum lex_json {
     LEX_JSON_NOT_STRINGS, /* a valid array with a non-string element: an error */
 };
 enum lex_json lex_json_array(const char *s, struct lex_strs *out);
+/* Whether s (len bytes, s[len] == '\0') is one JSON object, as Go's
+ * json.Unmarshal into map[string]any accepts it, whose member key (the last
+ * one of that name) is a string: then its decoded bytes are in value. */
+bool lex_json_object_string(const char *s, size_t len, const char *key, struct ib_buf *value);
 
 /* ---- heredocs --------------------------------------------------------------- */
 
@@ -129,10 +134,5 @@ void df_directives_parse_all(const char *src, size_t len, struct ib_strv *out);
 
 /* Go strconv.Quote of n bytes, appended to out. */
 void df_quote(struct ib_buf *out, const char *p, size_t n);
-/* Decode one well-formed UTF-8 sequence of s (n bytes available): its length,
- * or 0 when the first byte does not start one. */
-size_t df_utf8_decode(const char *s, size_t n, unsigned *rune);
-/* Go's unicode.IsPrint, approximated (see dump.c). */
-bool df_rune_printable(unsigned r);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "parser/lexer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,9 +133,13 @@ is_go_s(char c)
 }
 
 bool
-lex_directive(const char *p, const char *end, const char **name, size_t *name_len,
-              const char **value, size_t *value_len)
+lex_directive(const char *p, const char *end, const char *comment, const char **name,
+              size_t *name_len, const char **value, size_t *value_len)
 {
+    size_t cl = strlen(comment);
+    if ((size_t)(end - p) < cl || memcmp(p, comment, cl) != 0)
+        return false;
+    p += cl;
     /* work on a bounded copy so that the scanner has its sentinel */
     size_t n = (size_t)(end - p);
     if (n == 0 || memchr(p, '\0', n))
@@ -148,7 +153,7 @@ lex_directive(const char *p, const char *end, const char **name, size_t *name_le
         re2c:eof = 0;
         re2c:tags = 1;
         gs = [\t\n\f\r ];
-        "#" gs* @n0 [a-zA-Z][a-zA-Z0-9]* @n1 gs* "=" { goto val; }
+        gs* @n0 [a-zA-Z][a-zA-Z0-9]* @n1 gs* "=" { goto val; }
         *  { goto out; }
         $  { goto out; }
     */
@@ -722,11 +727,12 @@ json_string(const uc **pp, const uc *YYLIMIT, struct ib_buf *b)
 }
 
 static enum json_tok
-json_next(const uc **pp, const uc *YYLIMIT, struct ib_buf *str)
+json_next(const uc **pp, const uc *YYLIMIT, struct ib_buf *str, const uc **tok)
 {
     const uc *YYCURSOR = *pp, *YYMARKER = NULL;
     enum json_tok t;
     for (;;) {
+        *tok = YYCURSOR;
         /*!re2c
         re2c:eof = 0;
             [ \t\n\r]+ { continue; }
@@ -748,30 +754,39 @@ json_next(const uc **pp, const uc *YYLIMIT, struct ib_buf *str)
     return t;
 }
 
-enum lex_json
-lex_json_array(const char *s, struct lex_strs *out)
-{
-    const char *lim = s + strlen(s), *p = s;
-    for (;;) {
-        const char *q = p;
-        if (next_rune(&q, lim) != R_SPACE)
-            break;
-        p = q;
-    }
-    if (*p != '[')
-        return LEX_JSON_NONE;
+/* Called for each value directly inside the top-level container: key is the
+ * member name (objects) or NULL (arrays), t is J_STRING (str holds it),
+ * J_SCALAR, J_LBRACK or J_LBRACE (a nested container, not yet read). */
+typedef void json_elem_fn(void *ctx, const struct ib_buf *key, enum json_tok t,
+                          const struct ib_buf *str);
 
-    struct ib_buf str = IB_BUF_INIT;
-    struct lex_strs vals = { 0 };
+/* A JSON number that Go's encoding/json cannot hold in a float64 (ParseFloat
+ * fails with ErrRange: the value rounds beyond the largest double). */
+static bool
+json_number_overflows(const uc *tok)
+{
+    if (*tok != '-' && (*tok < '0' || *tok > '9'))
+        return false;
+    return isinf(strtod((const char *)tok, NULL));
+}
+
+/* Whether [s, lim) (*lim == '\0') is exactly one JSON value whose top level is
+ * top ('[' or '{'), as Go's json.Unmarshal into []any or map[string]any
+ * accepts it: surrounding whitespace allowed, nesting up to JSON_MAX_DEPTH,
+ * no number beyond the float64 range.  fn sees the top-level elements. */
+static bool
+json_walk(const char *s, const char *lim, char top, json_elem_fn *fn, void *ctx)
+{
+    struct ib_buf str = IB_BUF_INIT, key = IB_BUF_INIT;
     char *stack = ib_xmalloc(JSON_MAX_DEPTH);
     size_t depth = 0;
-    bool nonstr = false, ok = false;
+    bool ok = false;
     enum { ST_VALUE, ST_VALUE_OR_CLOSE, ST_COMMA_OR_CLOSE, ST_KEY, ST_KEY_OR_CLOSE, ST_COLON,
            ST_END } st = ST_VALUE;
-    const uc *cur = (const uc *)p, *ulim = (const uc *)lim;
+    const uc *cur = (const uc *)s, *ulim = (const uc *)lim, *tok;
 
     for (;;) {
-        enum json_tok t = json_next(&cur, ulim, &str);
+        enum json_tok t = json_next(&cur, ulim, &str, &tok);
         if (t == J_ERR)
             break;
         if (st == ST_END) {
@@ -788,22 +803,20 @@ lex_json_array(const char *s, struct lex_strs *out)
             }
             /* fall through */
         case ST_VALUE:
+            if (depth == 1)
+                fn(ctx, stack[0] == '{' ? &key : NULL, t, &str);
             if (t == J_LBRACK || t == J_LBRACE) {
                 if (depth == JSON_MAX_DEPTH)
                     goto done;
-                if (depth == 1)
-                    nonstr = true;
+                if (depth == 0 && (t == J_LBRACK ? '[' : '{') != top)
+                    goto done;
                 stack[depth++] = t == J_LBRACK ? '[' : '{';
                 st = t == J_LBRACK ? ST_VALUE_OR_CLOSE : ST_KEY_OR_CLOSE;
             } else if (t == J_STRING || t == J_SCALAR) {
                 if (depth == 0)
-                    goto done; /* the top value must be an array */
-                if (depth == 1) {
-                    if (t == J_STRING)
-                        lex_strs_push(&vals, str.s, str.len);
-                    else
-                        nonstr = true;
-                }
+                    goto done; /* the top value must be a container */
+                if (t == J_SCALAR && json_number_overflows(tok))
+                    goto done;
                 value_done = true;
             } else {
                 goto done;
@@ -830,6 +843,10 @@ lex_json_array(const char *s, struct lex_strs *out)
         case ST_KEY:
             if (t != J_STRING)
                 goto done;
+            if (depth == 1) {
+                ib_buf_reset(&key);
+                ib_buf_add(&key, str.s, str.len);
+            }
             st = ST_COLON;
             break;
         case ST_COLON:
@@ -846,16 +863,78 @@ lex_json_array(const char *s, struct lex_strs *out)
 done:
     free(stack);
     ib_buf_release(&str);
-    if (!ok) {
-        lex_strs_release(&vals);
+    ib_buf_release(&key);
+    return ok;
+}
+
+struct array_ctx {
+    struct lex_strs vals;
+    bool nonstr;
+};
+
+static void
+array_elem(void *ctx, const struct ib_buf *key, enum json_tok t, const struct ib_buf *str)
+{
+    struct array_ctx *a = ctx;
+    (void)key;
+    if (t == J_STRING)
+        lex_strs_push(&a->vals, str->s, str->len);
+    else
+        a->nonstr = true;
+}
+
+enum lex_json
+lex_json_array(const char *s, struct lex_strs *out)
+{
+    const char *lim = s + strlen(s), *p = s;
+    for (;;) {
+        const char *q = p;
+        if (next_rune(&q, lim) != R_SPACE)
+            break;
+        p = q;
+    }
+    if (*p != '[')
         return LEX_JSON_NONE;
+
+    struct array_ctx a = { 0 };
+    enum lex_json res = LEX_JSON_NONE;
+    if (json_walk(p, lim, '[', array_elem, &a)) {
+        res = a.nonstr ? LEX_JSON_NOT_STRINGS : LEX_JSON_STRINGS;
+        for (size_t i = 0; res == LEX_JSON_STRINGS && i < a.vals.n; i++)
+            lex_strs_push(out, a.vals.v[i], a.vals.len[i]);
     }
-    if (nonstr) {
-        lex_strs_release(&vals);
-        return LEX_JSON_NOT_STRINGS;
+    lex_strs_release(&a.vals);
+    return res;
+}
+
+struct member_ctx {
+    const char *key;
+    size_t key_len;
+    struct ib_buf *value;
+    bool found;
+};
+
+static void
+member_elem(void *ctx, const struct ib_buf *key, enum json_tok t, const struct ib_buf *str)
+{
+    struct member_ctx *m = ctx;
+    if (key->len != m->key_len || memcmp(key->s, m->key, m->key_len) != 0)
+        return;
+    /* a repeated member replaces the earlier one, as in a Go map */
+    m->found = t == J_STRING;
+    ib_buf_reset(m->value);
+    if (m->found)
+        ib_buf_add(m->value, str->s, str->len);
+}
+
+bool
+lex_json_object_string(const char *s, size_t len, const char *key, struct ib_buf *value)
+{
+    struct member_ctx m = { .key = key, .key_len = strlen(key), .value = value };
+    ib_buf_reset(value);
+    if (!json_walk(s, s + len, '{', member_elem, &m) || !m.found) {
+        ib_buf_reset(value);
+        return false;
     }
-    for (size_t i = 0; i < vals.n; i++)
-        lex_strs_push(out, vals.v[i], vals.len[i]);
-    lex_strs_release(&vals);
-    return LEX_JSON_STRINGS;
+    return true;
 }

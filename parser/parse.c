@@ -409,7 +409,7 @@ directive(struct parser *p, const struct lex_line *ln)
     size_t nl, vl;
     if (p->directives_done)
         return 0;
-    if (!lex_directive(ln->text, ln->end, &name, &nl, &value, &vl)) {
+    if (!lex_directive(ln->text, ln->end, "#", &name, &nl, &value, &vl)) {
         p->directives_done = true;
         return 0;
     }
@@ -446,37 +446,6 @@ directive(struct parser *p, const struct lex_line *ln)
     p->f->escape = *value;
     p->lx.escape = *value;
     return 0;
-}
-
-static bool
-known_directive(const char *name, size_t n)
-{
-    return (n == 6 && (strncasecmp(name, "syntax", 6) == 0 || strncasecmp(name, "escape", 6) == 0)) ||
-           (n == 5 && strncasecmp(name, "check", 5) == 0);
-}
-
-void
-df_directives_parse_all(const char *src, size_t len, struct ib_strv *out)
-{
-    AUTO_BUF struct ib_buf copy = IB_BUF_INIT;
-    struct lex lx;
-    struct lex_line ln;
-    const char *name, *value;
-    size_t nl, vl;
-    if (len >= 3 && memcmp(src, "\xef\xbb\xbf", 3) == 0) {
-        src += 3;
-        len -= 3;
-    }
-    ib_buf_add(&copy, src, len);
-    lex_init(&lx, copy.s, copy.len);
-    while (lex_line_next(&lx, &ln) > 0 &&
-           lex_directive(ln.text, ln.end, &name, &nl, &value, &vl) && known_directive(name, nl)) {
-        char *lower = ib_xstrndup(name, nl);
-        for (char *q = lower; *q; q++)
-            *q = (char)tolower((unsigned char)*q);
-        ib_strv_push_owned(out, lower);
-        ib_strv_pushn(out, value, vl);
-    }
 }
 
 static bool

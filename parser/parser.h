@@ -99,6 +99,24 @@ enum df_kind df_kind_lookup(const char *keyword); /* case-insensitive */
 /* Closest keyword to an unknown one ("FRM" -> "FROM"), or NULL if none is close. */
 const char *df_kind_suggest(const char *keyword);
 
+/* A parser directive read without parsing the file (df_directive_detect). */
+struct df_directive {
+    bool found;
+    char *value;   /* the value up to its first space (the frontend reference of "syntax") */
+    char *cmdline; /* the whole value */
+    unsigned line; /* 1-based line of the directive */
+};
+
+/* Find the directive key (lower case: "syntax", "check", "escape") at the top of src as
+ * BuildKit does before parsing (DetectSyntax, ParseDirective): after a UTF-8 BOM and one
+ * leading "#!" line, "#" directive lines; with frontend_forms also "//" ones and then a
+ * whole file that is one JSON object with key as a string member (value and cmdline are
+ * then both the whole string, line is where the object starts; a NUL byte escaped in the
+ * string ends it).  Returns out->found; free out with df_directive_release. */
+bool df_directive_detect(const char *src, size_t len, const char *key, bool frontend_forms,
+                         struct df_directive *out);
+void df_directive_release(struct df_directive *d);
+
 /* ---- 2. Word expansion --------------------------------------------------- */
 
 /* Variable lookup: return the value, or NULL when name is unset. */

@@ -21,5 +21,7 @@ size_t uni_decode(const char *s, size_t n, uint32_t *cp);
 bool uni_is_letter(uint32_t cp); /* Go unicode.IsLetter: general category L */
 bool uni_is_digit(uint32_t cp);  /* Go unicode.IsDigit: general category Nd */
 bool uni_is_space(uint32_t cp);  /* Go unicode.IsSpace */
+/* Go unicode.IsPrint: general categories L, M, N, P, S and U+0020 (no other space) */
+bool uni_is_print(uint32_t cp);
 
 #endif

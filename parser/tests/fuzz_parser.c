@@ -127,5 +127,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ib_err_free(err);
     fuzz_ignore(src, size);
+    /* the frontend directive reader, including its JSON object form */
+    struct df_directive d;
+    df_directive_detect(src, size, "syntax", true, &d);
+    df_directive_release(&d);
     return 0;
 }

@@ -365,6 +365,40 @@ TEST(conformance_words)
     ib_test_note("parser-words/: %d of %d vectors pass", pass, total);
 }
 
+/* detect_syntax / parse_directive_check vectors: fields left out were not asserted. */
+static int
+check_detect(json_t *cases, const char *key, bool frontend_forms, const char *value_field)
+{
+    int pass = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(cases, i, v)
+    {
+        AUTO_BUF struct ib_buf in = IB_BUF_INIT;
+        const char *hex = json_string_value(json_object_get(v, "input_hex_prefix"));
+        for (size_t k = 0; hex && hex[k] && hex[k + 1]; k += 2) {
+            char byte[3] = { hex[k], hex[k + 1], '\0' };
+            ib_buf_addc(&in, (char)strtoul(byte, NULL, 16));
+        }
+        ib_buf_adds(&in, json_string_value(json_object_get(v, "input")));
+        struct df_directive d;
+        bool found = df_directive_detect(in.s, in.len, key, frontend_forms, &d);
+        json_t *e;
+        bool ok = found == d.found && found == json_is_true(json_object_get(v, "found"));
+        if ((e = json_object_get(v, value_field)))
+            ok = ok && strcmp(d.value ? d.value : "", json_string_value(e)) == 0;
+        if ((e = json_object_get(v, "cmdline")))
+            ok = ok && strcmp(d.cmdline ? d.cmdline : "", json_string_value(e)) == 0;
+        if ((e = json_object_get(v, "line")))
+            ok = ok && d.line == (unsigned)json_integer_value(e);
+        AUTO_BUF struct ib_buf name = IB_BUF_INIT;
+        df_quote(&name, in.s, in.len);
+        pass += ib_test_case(ok, "parser-directives %s %zu %s", key, i, name.s);
+        df_directive_release(&d);
+    }
+    return pass;
+}
+
 TEST(conformance_directives)
 {
     IB_AUTO(json_decref) json_t *j = load_json("parser-directives/vectors.json");
@@ -388,7 +422,17 @@ TEST(conformance_directives)
         total++;
         pass += ib_test_case(ok, "parser-directives parse_all %zu", i);
     }
-    ib_test_note("parser-directives/ parse_all: %d of %d vectors pass", pass, total);
+    int pass_all = pass, total_all = total;
+    int pass_syntax = check_detect(json_object_get(j, "detect_syntax"), "syntax", true, "ref");
+    int total_syntax = (int)json_array_size(json_object_get(j, "detect_syntax"));
+    int pass_check = check_detect(json_object_get(j, "parse_directive_check"), "check", false,
+                                  "value");
+    int total_check = (int)json_array_size(json_object_get(j, "parse_directive_check"));
+    CHECK_INT(total_syntax, 10);
+    CHECK_INT(total_check, 5);
+    ib_test_note("parser-directives/: parse_all %d of %d, detect_syntax %d of %d, "
+                 "parse_directive_check %d of %d vectors pass",
+                 pass_all, total_all, pass_syntax, total_syntax, pass_check, total_check);
 }
 
 TEST(corpus)

@@ -12,6 +12,7 @@
 #include "common/test.h"
 #include "parser/lexer.h"
 #include "parser/parser.h"
+#include "parser/unicode.h"
 #include "common/banned.h"
 
 IB_DEFINE_AUTO(struct df_file, df_file_free)
@@ -241,6 +242,88 @@ TEST(quote)
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     df_quote(&b, "a\"\\\t\x07\x7f\xc2\xa0\xe2\x99\xa5\xff\0'", 14);
     CHECK_STR(b.s, "\"a\\\"\\\\\\t\\a\\x7f\\u00a0\xe2\x99\xa5\\xff\\x00'\"");
+    /* Go's unicode.IsPrint: unassigned (U+0378), format (U+00AD, U+200B), private use
+     * (U+E000) and separators (U+2028, U+3000) are escaped; marks and symbols are not */
+    ib_buf_reset(&b);
+    df_quote(&b, "\xcd\xb8\xc2\xad\xe2\x80\x8b\xee\x80\x80\xe2\x80\xa8\xe3\x80\x80", 16);
+    CHECK_STR(b.s, "\"\\u0378\\u00ad\\u200b\\ue000\\u2028\\u3000\"");
+    ib_buf_reset(&b);
+    df_quote(&b, "e\xcc\x81\xf0\x9f\x98\x80\xe2\x82\xac \xf0\x90\x80\x80", 15);
+    CHECK_STR(b.s, "\"e\xcc\x81\xf0\x9f\x98\x80\xe2\x82\xac \xf0\x90\x80\x80\"");
+}
+
+TEST(unicode_print)
+{
+    static const uint32_t yes[] = { ' ', '~', 'a', 0xA1, 0xE9, 0x301, 0x5BE, 0x20AC, 0x1F600,
+                                    0x10000, 0x20000, 0x1D7CE };
+    static const uint32_t no[] = { 0, '\t', 0x7F, 0x85, 0xA0, 0xAD, 0x378, 0x600, 0x1680,
+                                   0x200B, 0x2028, 0x2029, 0x3000, 0xD800, 0xE000, 0xFEFF,
+                                   0xFFFE, 0xE0001, 0x10FFFF, UNI_BAD };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        CHECK(uni_is_print(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        CHECK(!uni_is_print(no[i]));
+}
+
+/* df_directive_detect beyond the conformance vectors; want is the expected value
+ * ("" = not found), then the expected line when found. */
+static bool
+detect_is(const char *src, bool frontend_forms, const char *want, const char *cmdline,
+          unsigned line)
+{
+    struct df_directive d;
+    bool found = df_directive_detect(src, strlen(src), "syntax", frontend_forms, &d);
+    bool ok = found == (*want != '\0') &&
+              (!found || (strcmp(d.value, want) == 0 && strcmp(d.cmdline, cmdline) == 0 &&
+                          d.line == line));
+    if (!ok)
+        ib_test_note("detect %s: found=%d value=%s line=%u", src, found, d.value ? d.value : "",
+                     d.line);
+    df_directive_release(&d);
+    return ok;
+}
+
+TEST(directive_detect)
+{
+    /* the JSON form keeps the whole string in value too, as BuildKit returns it */
+    CHECK(detect_is("{\"syntax\": \"a b\"}", true, "a b", "a b", 1));
+    CHECK(detect_is("#!/bin/sh\n {\"syntax\": \"x\"}\n", true, "x", "x", 2));
+    CHECK(detect_is("{\"syntax\": \"x\"}", false, "", "", 0));
+    CHECK(detect_is("{\"syntax\": \"\\u0061\\/b\"}", true, "a/b", "a/b", 1));
+    /* a repeated member replaces the first one; it must be a string */
+    CHECK(detect_is("{\"syntax\": \"a\", \"syntax\": \"b\"}", true, "b", "b", 1));
+    CHECK(detect_is("{\"syntax\": \"a\", \"syntax\": 1}", true, "", "", 0));
+    CHECK(detect_is("{\"syntax\": [\"a\"]}", true, "", "", 0));
+    CHECK(detect_is("{\"Syntax\": \"a\"}", true, "", "", 0));
+    CHECK(detect_is("{\"x\": {\"syntax\": \"a\"}}", true, "", "", 0));
+    CHECK(detect_is("[\"syntax\", \"a\"]", true, "", "", 0));
+    /* numbers beyond float64 fail the whole object in Go; underflow does not */
+    CHECK(detect_is("{\"syntax\": \"a\", \"n\": [1e400]}", true, "", "", 0));
+    CHECK(detect_is("{\"syntax\": \"a\", \"n\": -1e-400}", true, "a", "a", 1));
+    CHECK(detect_is("{\"syntax\": \"a\"} x", true, "", "", 0));
+    /* the # scan: first column only, stops at a repeated or unknown name */
+    CHECK(detect_is("# syntax=a\n# syntax=b\n", false, "a", "a", 1));
+    CHECK(detect_is("# check=a\n# check=b\n# syntax=c\n", true, "", "", 0));
+    CHECK(detect_is("# foo=a\n# syntax=c\n", true, "", "", 0));
+    CHECK(detect_is("# escape=`\n# SYNTAX = img:1 --opt \r\n", false, "img:1", "img:1 --opt",
+                    2));
+    CHECK(detect_is("  # syntax=a\n", true, "", "", 0));
+    CHECK(detect_is("// syntax=a\n# syntax=b\n", false, "", "", 0));
+    CHECK(detect_is("# escape=`\n//syntax=x\n", true, "", "", 0));
+    CHECK(detect_is("#!/bin/sh", true, "", "", 0));
+    CHECK(detect_is("\xef\xbb\xbf#!sh\n//syntax=x y\n", true, "x", "x y", 2));
+}
+
+TEST(json_number_range)
+{
+    /* Go's json.Unmarshal fails on 1e400, so BuildKit takes the shell form */
+    IB_AUTO(df_file_free) struct df_file *f = NULL;
+    AUTO_ERR struct ib_err *err = NULL;
+    CHECK_OK(parse("FROM a\nCMD [1e400]\n", &f, &err));
+    AUTO_FREE char *d = dump(f);
+    CHECK_STR(d, "(from \"a\")\n(cmd \"[1e400]\")\n");
+    IB_AUTO(df_file_free) struct df_file *g = NULL;
+    CHECK(parse("FROM a\nCMD [1e300]\n", &g, &err) < 0);
 }
 
 static int
