@@ -33,7 +33,7 @@ TEST(global_args_expand_in_from)
     struct ib_err *err = NULL;
     struct plan *p = NULL;
     struct df_file *f = NULL;
-    char *ba[] = { "TAG=1.36" };
+    char ba0[] = "TAG=1.36", *ba[] = { ba0 };
     struct plan_opts o = { .build_args = ba, .nbuild_args = 1 };
     CHECK_OK(plan_src("ARG REPO=busybox\nARG TAG=latest\nFROM ${REPO}:${TAG} AS base\n"
                       "RUN true\nFROM base\nARG TAG\nRUN echo $TAG\n",
