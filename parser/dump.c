@@ -32,13 +32,27 @@ df_quote(struct ib_buf *out, const char *p, size_t n)
             ib_buf_add(out, p + i, len);
         } else {
             switch (r) {
-            case '\a': ib_buf_adds(out, "\\a"); break;
-            case '\b': ib_buf_adds(out, "\\b"); break;
-            case '\f': ib_buf_adds(out, "\\f"); break;
-            case '\n': ib_buf_adds(out, "\\n"); break;
-            case '\r': ib_buf_adds(out, "\\r"); break;
-            case '\t': ib_buf_adds(out, "\\t"); break;
-            case '\v': ib_buf_adds(out, "\\v"); break;
+            case '\a':
+                ib_buf_adds(out, "\\a");
+                break;
+            case '\b':
+                ib_buf_adds(out, "\\b");
+                break;
+            case '\f':
+                ib_buf_adds(out, "\\f");
+                break;
+            case '\n':
+                ib_buf_adds(out, "\\n");
+                break;
+            case '\r':
+                ib_buf_adds(out, "\\r");
+                break;
+            case '\t':
+                ib_buf_adds(out, "\\t");
+                break;
+            case '\v':
+                ib_buf_adds(out, "\\v");
+                break;
             default:
                 if (r < 0x20 || r == 0x7f)
                     ib_buf_addf(out, "\\x%c%c", hex[r >> 4], hex[r & 15]);

@@ -42,7 +42,7 @@
 
 struct exp {
     const struct df_expander *x;
-    const char *s;  /* the word */
+    const char *s; /* the word */
     size_t pos, len;
     char esc;       /* escape token */
     bool raw;       /* keep escape tokens (inside a pattern operand) */
@@ -216,8 +216,9 @@ double_quote(struct exp *e, struct ib_buf *out, struct ib_err **err)
     e->pos++;
     for (;;) {
         if (at_end(e))
-            return ib_fail(err, IB_E_PARSE, "unexpected end of statement while looking for "
-                                            "matching double-quote");
+            return ib_fail(err, IB_E_PARSE,
+                           "unexpected end of statement while looking for "
+                           "matching double-quote");
         char c = e->s[e->pos];
         if (c == '"') {
             e->pos++;
@@ -265,8 +266,7 @@ substitute(struct exp *e, const char *name, struct ib_buf *out, struct ib_err **
         ib_buf_addf(out, "${%s/%s/%s}", name, pat.s, rep.s);
         return 0;
     }
-    return shpat_replace(pat.s, pat.len, v ? v : "", rep.s, all, DF_EXPAND_MAX_GROWTH, out,
-                         err);
+    return shpat_replace(pat.s, pat.len, v ? v : "", rep.s, all, DF_EXPAND_MAX_GROWTH, out, err);
 }
 
 /* ${...}, after the "${". */
@@ -397,7 +397,7 @@ scan_loop(struct exp *e, int stop, struct ib_buf *out, struct words *w, struct i
         }
         if (c == '$' || c == '\'' || c == '"') {
             size_t start = out->len;
-            int r = c == '$'    ? dollar(e, out, err)
+            int r = c == '$'   ? dollar(e, out, err)
                     : c == '"' ? double_quote(e, out, err)
                                : single_quote(e, out, err);
             if (r < 0 || check_len(out, err) < 0)
@@ -432,8 +432,8 @@ scan_loop(struct exp *e, int stop, struct ib_buf *out, struct words *w, struct i
         e->pos += n;
     }
     if (stop >= 0)
-        return ib_fail(err, IB_E_PARSE,
-                       "unexpected end of statement while looking for matching %c", stop);
+        return ib_fail(err, IB_E_PARSE, "unexpected end of statement while looking for matching %c",
+                       stop);
     return 0;
 }
 
@@ -478,14 +478,17 @@ static int
 expand(const struct df_expander *x, const char *word, struct ib_buf *out, struct words *w,
        struct ib_err **err)
 {
-    static const struct df_expander none = { 0 };
+    static const struct df_expander none = {0};
     if (!x)
         x = &none;
     if (x->escape != 0 && x->escape != '\\' && x->escape != '`')
         return ib_fail(err, IB_E_BUG, "expansion: escape token must be '\\' or '`', not 0x%02x",
                        (unsigned char)x->escape);
     struct exp e = {
-        .x = x, .s = word, .len = strlen(word), .esc = x->escape ? x->escape : '\\',
+        .x = x,
+        .s = word,
+        .len = strlen(word),
+        .esc = x->escape ? x->escape : '\\',
     };
     if (scan_until(&e, -1, false, out, w, err) < 0) {
         AUTO_BUF struct ib_buf q = IB_BUF_INIT;
@@ -511,7 +514,7 @@ df_expand_words(const struct df_expander *x, const char *text, struct ib_strv *o
 {
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     AUTO_STRV struct ib_strv got = IB_STRV_INIT;
-    struct words w = { .out = &got, .cur = IB_BUF_INIT };
+    struct words w = {.out = &got, .cur = IB_BUF_INIT};
     int r = expand(x, text, &b, &w, err);
     if (r == 0)
         words_finish(&w);

@@ -57,13 +57,27 @@ json_str(struct ib_buf *out, const char *p, size_t n)
             continue;
         }
         switch (r) {
-        case '"': ib_buf_adds(out, "\\\""); break;
-        case '\\': ib_buf_adds(out, "\\\\"); break;
-        case '\b': ib_buf_adds(out, "\\b"); break;
-        case '\f': ib_buf_adds(out, "\\f"); break;
-        case '\n': ib_buf_adds(out, "\\n"); break;
-        case '\r': ib_buf_adds(out, "\\r"); break;
-        case '\t': ib_buf_adds(out, "\\t"); break;
+        case '"':
+            ib_buf_adds(out, "\\\"");
+            break;
+        case '\\':
+            ib_buf_adds(out, "\\\\");
+            break;
+        case '\b':
+            ib_buf_adds(out, "\\b");
+            break;
+        case '\f':
+            ib_buf_adds(out, "\\f");
+            break;
+        case '\n':
+            ib_buf_adds(out, "\\n");
+            break;
+        case '\r':
+            ib_buf_adds(out, "\\r");
+            break;
+        case '\t':
+            ib_buf_adds(out, "\\t");
+            break;
         default:
             if (r < 0x20 || r == 0x2028 || r == 0x2029)
                 ib_buf_addf(out, "\\u%04x", r);
@@ -132,7 +146,7 @@ json_instr(const struct df_instr *in, struct ib_buf *out)
 void
 df_file_json(const struct df_file *f, struct ib_buf *out)
 {
-    char esc[2] = { f->escape ? f->escape : '\\', '\0' };
+    char esc[2] = {f->escape ? f->escape : '\\', '\0'};
     ib_buf_adds(out, "{\"file\":");
     json_cstr(out, f->name);
     ib_buf_adds(out, ",\"directives\":{\"syntax\":");

@@ -70,7 +70,7 @@ bool lex_directive(const char *p, const char *end, const char *comment, const ch
 
 /* A list of byte strings with lengths (JSON strings may hold NUL bytes). */
 struct lex_strs {
-    char **v;   /* each NUL-terminated too */
+    char **v; /* each NUL-terminated too */
     size_t *len;
     size_t n, cap;
 };

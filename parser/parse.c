@@ -38,9 +38,8 @@ typedef int (*parse_fn)(struct pctx *c, const char *rest);
 /* ---- errors ------------------------------------------------------------------ */
 
 /* "NAME:LINE:COL: message", then the line and a caret under COL. */
-static int IB_PRINTF(6, 7)
-fail_at(struct parser *p, const char *line_start, unsigned line, unsigned col, bool show,
-        const char *fmt, ...)
+static int IB_PRINTF(6, 7) fail_at(struct parser *p, const char *line_start, unsigned line,
+                                   unsigned col, bool show, const char *fmt, ...)
 {
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     va_list ap;
@@ -97,7 +96,7 @@ set_args(struct df_instr *in, struct lex_strs *s)
 static int
 parse_ws_list(struct pctx *c, const char *rest)
 {
-    struct lex_strs s = { 0 };
+    struct lex_strs s = {0};
     if (!*rest)
         return 0;
     lex_split_ws(rest, &s);
@@ -117,7 +116,7 @@ parse_string(struct pctx *c, const char *rest)
 static int
 try_json(struct pctx *c, const char *rest)
 {
-    struct lex_strs s = { 0 };
+    struct lex_strs s = {0};
     switch (lex_json_array(rest, &s)) {
     case LEX_JSON_STRINGS:
         set_args(c->in, &s);
@@ -154,7 +153,7 @@ parse_maybe_json_list(struct pctx *c, const char *rest)
 static int
 parse_words(struct pctx *c, const char *rest)
 {
-    struct lex_strs s = { 0 };
+    struct lex_strs s = {0};
     lex_words(rest, c->p->lx.escape, &s);
     if (s.n)
         set_args(c->in, &s);
@@ -173,7 +172,7 @@ is_go_ws(char ch)
 static int
 parse_name_val(struct pctx *c, const char *rest)
 {
-    struct lex_strs words = { 0 };
+    struct lex_strs words = {0};
     const char *kw = df_kind_name(c->in->kind);
     lex_words(rest, c->p->lx.escape, &words);
     if (words.n == 0)
@@ -259,24 +258,24 @@ static const struct {
     enum df_kind kind;
     parse_fn fn;
 } keywords[] = {
-    { "ADD", DF_ADD, parse_maybe_json_list },
-    { "ARG", DF_ARG, parse_words },
-    { "CMD", DF_CMD, parse_maybe_json },
-    { "COPY", DF_COPY, parse_maybe_json_list },
-    { "ENTRYPOINT", DF_ENTRYPOINT, parse_maybe_json },
-    { "ENV", DF_ENV, parse_name_val },
-    { "EXPOSE", DF_EXPOSE, parse_ws_list },
-    { "FROM", DF_FROM, parse_ws_list },
-    { "HEALTHCHECK", DF_HEALTHCHECK, parse_healthcheck },
-    { "LABEL", DF_LABEL, parse_name_val },
-    { "MAINTAINER", DF_MAINTAINER, parse_string },
-    { "ONBUILD", DF_ONBUILD, parse_onbuild },
-    { "RUN", DF_RUN, parse_maybe_json },
-    { "SHELL", DF_SHELL, parse_maybe_json },
-    { "STOPSIGNAL", DF_STOPSIGNAL, parse_string },
-    { "USER", DF_USER, parse_string },
-    { "VOLUME", DF_VOLUME, parse_maybe_json_list },
-    { "WORKDIR", DF_WORKDIR, parse_string },
+    {"ADD", DF_ADD, parse_maybe_json_list},
+    {"ARG", DF_ARG, parse_words},
+    {"CMD", DF_CMD, parse_maybe_json},
+    {"COPY", DF_COPY, parse_maybe_json_list},
+    {"ENTRYPOINT", DF_ENTRYPOINT, parse_maybe_json},
+    {"ENV", DF_ENV, parse_name_val},
+    {"EXPOSE", DF_EXPOSE, parse_ws_list},
+    {"FROM", DF_FROM, parse_ws_list},
+    {"HEALTHCHECK", DF_HEALTHCHECK, parse_healthcheck},
+    {"LABEL", DF_LABEL, parse_name_val},
+    {"MAINTAINER", DF_MAINTAINER, parse_string},
+    {"ONBUILD", DF_ONBUILD, parse_onbuild},
+    {"RUN", DF_RUN, parse_maybe_json},
+    {"SHELL", DF_SHELL, parse_maybe_json},
+    {"STOPSIGNAL", DF_STOPSIGNAL, parse_string},
+    {"USER", DF_USER, parse_string},
+    {"VOLUME", DF_VOLUME, parse_maybe_json_list},
+    {"WORKDIR", DF_WORKDIR, parse_string},
 };
 
 const char *
@@ -429,7 +428,7 @@ directive(struct parser *p, const struct lex_line *ln)
     }
     unsigned col = (unsigned)(name - ln->start) + 1;
     if (*seen) {
-        char lower[8] = { 0 };
+        char lower[8] = {0};
         for (size_t i = 0; i < nl; i++)
             lower[i] = (char)tolower((unsigned char)name[i]);
         return fail_at(p, ln->start, ln->line, col, true,
@@ -600,7 +599,7 @@ df_parse_buf_opts(const char *name, const char *src, size_t len, unsigned flags,
                   struct df_file **out, struct ib_err **err)
 {
     AUTO_BUF struct ib_buf copy = IB_BUF_INIT;
-    struct parser p = { .name = name ? name : "Dockerfile", .flags = flags, .err = err };
+    struct parser p = {.name = name ? name : "Dockerfile", .flags = flags, .err = err};
 
     if (len >= 3 && memcmp(src, "\xef\xbb\xbf", 3) == 0) {
         src += 3;

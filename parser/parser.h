@@ -50,14 +50,14 @@ struct df_heredoc {
 
 struct df_instr {
     enum df_kind kind;
-    char *keyword;   /* as written, e.g. "from" or "FROM" */
-    char *original;  /* the joined logical line, continuations removed */
-    char **flags;    /* "--name=value" with quotes/escapes processed, as in the dump */
+    char *keyword;  /* as written, e.g. "from" or "FROM" */
+    char *original; /* the joined logical line, continuations removed */
+    char **flags;   /* "--name=value" with quotes/escapes processed, as in the dump */
     size_t nflags;
-    char **args;     /* argument nodes, as in the reference dump (NULL-terminated) */
+    char **args;      /* argument nodes, as in the reference dump (NULL-terminated) */
     size_t *arg_lens; /* byte length of each argument (a JSON "\u0000" can put a NUL in one) */
     size_t nargs;
-    bool json;       /* exec (JSON array) form */
+    bool json; /* exec (JSON array) form */
     struct df_heredoc *heredocs;
     size_t nheredocs;
     struct df_instr *sub; /* ONBUILD: the wrapped instruction, else NULL */
@@ -72,14 +72,14 @@ struct df_warning {
 };
 
 struct df_file {
-    char *name;      /* file name used in messages */
+    char *name; /* file name used in messages */
     struct df_instr *instrs;
     size_t ninstrs;
     struct df_warning *warnings;
     size_t nwarnings;
-    char escape;     /* '\\' or '`' */
-    char *syntax;    /* "# syntax=" value or NULL */
-    char *check;     /* "# check=" value or NULL */
+    char escape;                   /* '\\' or '`' */
+    char *syntax;                  /* "# syntax=" value or NULL */
+    char *check;                   /* "# check=" value or NULL */
     unsigned start_line, end_line; /* span of all instructions (0 when none) */
 };
 
@@ -94,7 +94,7 @@ void df_file_dump(const struct df_file *f, struct ib_buf *out);
 /* The documented JSON form (README.md "imgbuild parse --json"), appended to out. */
 void df_file_json(const struct df_file *f, struct ib_buf *out);
 
-const char *df_kind_name(enum df_kind k); /* "FROM", ...; "" for DF_UNKNOWN */
+const char *df_kind_name(enum df_kind k);         /* "FROM", ...; "" for DF_UNKNOWN */
 enum df_kind df_kind_lookup(const char *keyword); /* case-insensitive */
 /* Closest keyword to an unknown one ("FRM" -> "FROM"), or NULL if none is close. */
 const char *df_kind_suggest(const char *keyword);
@@ -125,16 +125,15 @@ typedef const char *(*df_lookup_fn)(void *ctx, const char *name);
 struct df_expander {
     df_lookup_fn lookup;
     void *ctx;
-    char escape;            /* '\\' (default when 0) or '`' */
-    bool skip_unset;        /* leave $x / ${x...} as written when x is unset */
+    char escape;               /* '\\' (default when 0) or '`' */
+    bool skip_unset;           /* leave $x / ${x...} as written when x is unset */
     struct ib_strv *matched;   /* optional: names looked up and found (each once) */
     struct ib_strv *unmatched; /* optional: names looked up and not found (each once) */
 };
 
 /* One word: quotes removed, escapes applied, variables expanded (ProcessWord).
  * *out: caller frees. */
-int df_expand_word(const struct df_expander *x, const char *word, char **out,
-                   struct ib_err **err);
+int df_expand_word(const struct df_expander *x, const char *word, char **out, struct ib_err **err);
 /* Many words: like df_expand_word, then split at unquoted whitespace, including
  * whitespace that an unquoted expansion produced (ProcessWords). */
 int df_expand_words(const struct df_expander *x, const char *text, struct ib_strv *out,

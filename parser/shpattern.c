@@ -69,7 +69,7 @@ compile(struct vm *vm, const char *pat, size_t len, const char *shown, size_t sh
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t n = uni_decode(pat + i, len - i, &cp);
-        struct tok t = { TOK_LIT, cp };
+        struct tok t = {TOK_LIT, cp};
         i += n;
         if (cp == '*') {
             t.kind = TOK_STAR;
@@ -83,8 +83,10 @@ compile(struct vm *vm, const char *pat, size_t len, const char *shown, size_t sh
             if (n == 0 || (cp != '*' && cp != '?' && cp != '\\')) {
                 AUTO_BUF struct ib_buf what = IB_BUF_INIT;
                 append_char_quoted(&what, pat + i, n);
-                return ib_fail(err, IB_E_PARSE, "invalid pattern (%.*s) in substitution: "
-                               "invalid escape %s", (int)shownlen, shown, what.s);
+                return ib_fail(err, IB_E_PARSE,
+                               "invalid pattern (%.*s) in substitution: "
+                               "invalid escape %s",
+                               (int)shownlen, shown, what.s);
             }
             i += n;
             t.cp = cp;
@@ -146,8 +148,8 @@ add_thread(struct vm *vm, struct thread *list, size_t *n, size_t pc, size_t star
 
 /* Find the leftmost-first match in s[from..len) (anchored: starting at from only). */
 static bool
-vm_search(struct vm *vm, const char *s, size_t len, size_t from, bool anchored,
-          size_t *mstart, size_t *mend)
+vm_search(struct vm *vm, const char *s, size_t len, size_t from, bool anchored, size_t *mstart,
+          size_t *mend)
 {
     bool found = false;
     vm->ncur = 0;
@@ -202,10 +204,10 @@ vm_search(struct vm *vm, const char *s, size_t len, size_t from, bool anchored,
 
 /* shown/shownlen: the pattern as the user wrote it, for messages */
 static int
-trim_prefix(const char *pat, size_t patlen, const char *shown, size_t shownlen,
-            const char *value, bool greedy, struct ib_buf *out, struct ib_err **err)
+trim_prefix(const char *pat, size_t patlen, const char *shown, size_t shownlen, const char *value,
+            bool greedy, struct ib_buf *out, struct ib_err **err)
 {
-    __attribute__((cleanup(vm_release))) struct vm vm = { .greedy = greedy };
+    __attribute__((cleanup(vm_release))) struct vm vm = {.greedy = greedy};
     if (compile(&vm, pat, patlen, shown, shownlen, err) < 0)
         return -1;
     size_t len = strlen(value), ms, me;
@@ -296,7 +298,7 @@ int
 shpat_replace(const char *pat, size_t patlen, const char *value, const char *repl, bool all,
               size_t limit, struct ib_buf *out, struct ib_err **err)
 {
-    __attribute__((cleanup(vm_release))) struct vm vm = { .greedy = true };
+    __attribute__((cleanup(vm_release))) struct vm vm = {.greedy = true};
     if (compile(&vm, pat, patlen, pat, patlen, err) < 0)
         return -1;
     size_t len = strlen(value), ms, me;
@@ -317,8 +319,10 @@ shpat_replace(const char *pat, size_t patlen, const char *value, const char *rep
         if (me > last || ms == 0)
             expand_template(repl, rlen, value + ms, me - ms, out);
         if (out->len - base > len + limit)
-            return ib_fail(err, IB_E_PARSE, "substitution result more than %zu bytes longer "
-                                            "than the value", limit);
+            return ib_fail(err, IB_E_PARSE,
+                           "substitution result more than %zu bytes longer "
+                           "than the value",
+                           limit);
         last = me;
         uint32_t cp;
         size_t width = search < len ? uni_decode(value + search, len - search, &cp) : 0;

@@ -27,7 +27,7 @@ int shpat_trim_suffix(const char *pat, size_t patlen, const char *value, bool gr
  * With all, "$0"/"${0}" in repl insert the match, other "$name"s vanish and "$$" is
  * "$" (Go's Regexp.ReplaceAllString); the single replacement inserts repl as is.
  * Fails once the result is more than limit bytes longer than value. */
-int shpat_replace(const char *pat, size_t patlen, const char *value, const char *repl,
-                  bool all, size_t limit, struct ib_buf *out, struct ib_err **err);
+int shpat_replace(const char *pat, size_t patlen, const char *value, const char *repl, bool all,
+                  size_t limit, struct ib_buf *out, struct ib_err **err);
 
 #endif

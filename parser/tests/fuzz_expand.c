@@ -21,10 +21,10 @@ static const char *
 lookup(void *ctx, const char *name)
 {
     static const char *const env[][2] = {
-        { "A", "a*b?c\\d/e}f" },
-        { "E", "" },
-        { "L", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\naaaa" },
-        { "K", "한국어 x\xff" },
+        {"A", "a*b?c\\d/e}f"},
+        {"E", ""},
+        {"L", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\naaaa"},
+        {"K", "한국어 x\xff"},
     };
     (void)ctx;
     for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++)

@@ -47,7 +47,10 @@ static char *
 expand1(struct env *env, char escape, bool skip_unset, const char *word, char **msg)
 {
     struct df_expander x = {
-        .lookup = env_lookup, .ctx = env, .escape = escape, .skip_unset = skip_unset,
+        .lookup = env_lookup,
+        .ctx = env,
+        .escape = escape,
+        .skip_unset = skip_unset,
     };
     struct ib_err *err = NULL;
     char *out = NULL;
@@ -77,7 +80,7 @@ TEST(shell_envVarTest)
 {
     AUTO_FREE char *path = ib_test_conformance_path("shell/envVarTest");
     AUTO_FREE char *data = ib_test_slurp(path, NULL);
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "PWD", "/home");
     env_set(&env, "SHELL", "bash");
     env_set(&env, "KOREAN", "한국어");
@@ -113,11 +116,10 @@ TEST(shell_envVarTest)
         if (strcmp(expected, "error") == 0)
             ok = ib_test_case(!got, "envVarTest:%d %s -> error", lineno, input);
         else
-            ok = ib_test_case(got && strcmp(got, expected) == 0, "envVarTest:%d %s -> '%s'",
-                              lineno, input, expected);
+            ok = ib_test_case(got && strcmp(got, expected) == 0, "envVarTest:%d %s -> '%s'", lineno,
+                              input, expected);
         if (!ok)
-            ib_test_note("  got %s%s%s", got ? "'" : "error: ", got ? got : msg,
-                         got ? "'" : "");
+            ib_test_note("  got %s%s%s", got ? "'" : "error: ", got ? got : msg, got ? "'" : "");
         pass += ok;
     }
     ib_test_note("shell/envVarTest: %d of %d vectors pass (%d W lines not applicable on Linux)",
@@ -133,8 +135,8 @@ TEST(shell_wordsTest)
 {
     AUTO_FREE char *path = ib_test_conformance_path("shell/wordsTest");
     AUTO_FREE char *data = ib_test_slurp(path, NULL);
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
-    struct df_expander x = { .lookup = env_lookup, .ctx = &env };
+    __attribute__((cleanup(env_release))) struct env env = {0};
+    struct df_expander x = {.lookup = env_lookup, .ctx = &env};
 
     int total = 0, pass = 0, envs = 0, lineno = 0;
     for (char *line = data, *next; line && *line; line = next) {
@@ -211,7 +213,8 @@ same_set(const struct ib_strv *got, const json_t *want)
         return false;
     size_t i;
     const json_t *v;
-    json_array_foreach(want, i, v) {
+    json_array_foreach(want, i, v)
+    {
         bool found = false;
         for (size_t k = 0; k < got->n && !found; k++)
             found = strcmp(got->v[k], json_string_value(v)) == 0;
@@ -234,14 +237,17 @@ run_json_case(const json_t *c, size_t idx)
     if (!input || !json_is_object(jenv) || (!want_error && !json_is_string(expect)))
         return ib_test_case(false, "process_word.json case %zu: malformed", idx);
 
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)jenv, k, v) env_set(&env, k, json_string_value(v));
     AUTO_STRV struct ib_strv got_m = IB_STRV_INIT;
     AUTO_STRV struct ib_strv got_u = IB_STRV_INIT;
     struct df_expander x = {
-        .lookup = env_lookup, .ctx = &env, .matched = &got_m, .unmatched = &got_u,
+        .lookup = env_lookup,
+        .ctx = &env,
+        .matched = &got_m,
+        .unmatched = &got_u,
     };
     AUTO_ERR struct ib_err *err = NULL;
     AUTO_FREE char *out = NULL;
@@ -278,42 +284,41 @@ TEST(shell_process_word_json)
     size_t i, pass = 0;
     const json_t *c;
     json_array_foreach(cases, i, c) pass += run_json_case(c, i);
-    ib_test_note("shell/process_word.json: %zu of %zu vectors pass", pass,
-                 json_array_size(cases));
+    ib_test_note("shell/process_word.json: %zu of %zu vectors pass", pass, json_array_size(cases));
     CHECK_INT(json_array_size(cases), 56);
     CHECK_INT(pass, json_array_size(cases));
 }
 
 /* ---- our own cases ---- */
 
-#define EXPECT(env, esc, skip, word, want)                                                 \
-    do {                                                                                   \
-        AUTO_FREE char *got_ = expand1((env), (esc), (skip), (word), NULL);                \
-        CHECK_STR(got_, (want));                                                           \
+#define EXPECT(env, esc, skip, word, want)                                  \
+    do {                                                                    \
+        AUTO_FREE char *got_ = expand1((env), (esc), (skip), (word), NULL); \
+        CHECK_STR(got_, (want));                                            \
     } while (0)
 
-#define EXPECT_ERR(env, word, part)                                                        \
-    do {                                                                                   \
-        AUTO_FREE char *msg_ = NULL;                                                       \
-        AUTO_FREE char *got_ = expand1((env), 0, false, (word), &msg_);                    \
-        CHECK(!got_);                                                                      \
-        if (!strstr(msg_, (part)))                                                         \
-            ib_test_fail(__FILE__, __LINE__, "message '%s' lacks '%s'", msg_, (part));     \
-        CHECK(strstr(msg_, (part)));                                                       \
+#define EXPECT_ERR(env, word, part)                                                    \
+    do {                                                                               \
+        AUTO_FREE char *msg_ = NULL;                                                   \
+        AUTO_FREE char *got_ = expand1((env), 0, false, (word), &msg_);                \
+        CHECK(!got_);                                                                  \
+        if (!strstr(msg_, (part)))                                                     \
+            ib_test_fail(__FILE__, __LINE__, "message '%s' lacks '%s'", msg_, (part)); \
+        CHECK(strstr(msg_, (part)));                                                   \
     } while (0)
 
 TEST(expand_backtick_escape)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "PWD", "/home");
     env_set(&env, "V", "*x");
     env_set(&env, "B", "`abc");
     EXPECT(&env, '`', false, "he`$PWD", "he$PWD");
-    EXPECT(&env, '`', false, "he\\$PWD", "he\\/home");       /* backslash is ordinary */
+    EXPECT(&env, '`', false, "he\\$PWD", "he\\/home"); /* backslash is ordinary */
     EXPECT(&env, '`', false, "C:\\go\\bin", "C:\\go\\bin");
     EXPECT(&env, '`', false, "a` b``", "a b`");
     EXPECT(&env, '`', false, "\"a`\"b`$PWD`x\"", "a\"b$PWD`x");
-    EXPECT(&env, '`', false, "\"a\\\"", "a\\");               /* \ does not escape " */
+    EXPECT(&env, '`', false, "\"a\\\"", "a\\"); /* \ does not escape " */
     EXPECT(&env, '`', false, "${X:-a`}b}", "a}b");
     EXPECT(&env, '`', false, "hello`", "hello");
     /* inside a pattern the escape is always backslash; the backtick stays in the text */
@@ -325,11 +330,12 @@ TEST(expand_backtick_escape)
 
 TEST(expand_skip_unset)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "PWD", "/home");
     env_set(&env, "E", "");
-    EXPECT(&env, 0, true, "$A ${B} ${C:-x y} ${D//a/b} $PWD ${E:-e}", "$A ${B} ${C:-x y} "
-                                                                        "${D/a/b} /home e");
+    EXPECT(&env, 0, true, "$A ${B} ${C:-x y} ${D//a/b} $PWD ${E:-e}",
+           "$A ${B} ${C:-x y} "
+           "${D/a/b} /home e");
     EXPECT(&env, 0, true, "${C:-\"q\"}${C#\\*}$1", "${C:-q}${C#\\*}$1");
     EXPECT(&env, 0, false, "$A ${B} ${C:-x} $PWD", "  x /home");
 }
@@ -348,7 +354,7 @@ nested(int depth)
 
 TEST(expand_nesting_limit)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     AUTO_FREE char *ok64 = nested(64);
     AUTO_FREE char *bad65 = nested(65);
     AUTO_FREE char *bad = nested(100000);
@@ -361,25 +367,28 @@ TEST(expand_nesting_limit)
 
 TEST(expand_words_splitting)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "SP", " a  b ");
-    struct df_expander x = { .lookup = env_lookup, .ctx = &env };
+    struct df_expander x = {.lookup = env_lookup, .ctx = &env};
     struct {
         const char *in, *want; /* words joined with '|' */
     } cases[] = {
-        { "", "" },
-        { "\"\"", "" },
-        { "\"\" a", "a" },
-        { "a \"\" b", "a|b" },
-        { "a''b", "ab" },
-        { "$SP", "a|b" },
-        { "x${SP}y", "x|a|b|y" },
-        { "\"$SP\"", " a  b " },
-        { "${U:-\"p q\"}", "p|q" }, /* an operand's result splits, quotes and all */
-        { "\"${U:-p q}\"", "p q" },
-        { "a\\ b c", "a b|c" },
-        { "a\xc2\xa0" "b\xe3\x80\x80" "c", "a|b|c" }, /* NBSP and ideographic space */
-        { "\t a \n b \t", "a|b" },
+        {"", ""},
+        {"\"\"", ""},
+        {"\"\" a", "a"},
+        {"a \"\" b", "a|b"},
+        {"a''b", "ab"},
+        {"$SP", "a|b"},
+        {"x${SP}y", "x|a|b|y"},
+        {"\"$SP\"", " a  b "},
+        {"${U:-\"p q\"}", "p|q"}, /* an operand's result splits, quotes and all */
+        {"\"${U:-p q}\"", "p q"},
+        {"a\\ b c", "a b|c"},
+        {"a\xc2\xa0"
+         "b\xe3\x80\x80"
+         "c",
+         "a|b|c"}, /* NBSP and ideographic space */
+        {"\t a \n b \t", "a|b"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         AUTO_STRV struct ib_strv got = IB_STRV_INIT;
@@ -400,7 +409,7 @@ TEST(expand_words_splitting)
 
 TEST(expand_errors)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "NULL", "");
     env_set(&env, "V", "v");
     EXPECT_ERR(&env, "${FOO?}", "failed to process \"${FOO?}\": FOO: is not allowed to be unset");
@@ -425,7 +434,7 @@ TEST(expand_errors)
     CHECK(out == NULL);
     ib_err_free(err);
     err = NULL;
-    struct df_expander bad = { .escape = '$' };
+    struct df_expander bad = {.escape = '$'};
     CHECK(df_expand_word(&bad, "x", &out, &err) < 0);
     CHECK_INT(err->kind, IB_E_BUG);
     ib_err_free(err);
@@ -434,7 +443,7 @@ TEST(expand_errors)
 
 TEST(expand_patterns)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "K", "한국어");
     env_set(&env, "F", "foo");
     env_set(&env, "NL", "a\nb");
@@ -462,7 +471,7 @@ TEST(expand_patterns)
 
 TEST(expand_long_inputs)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     AUTO_BUF struct ib_buf val = IB_BUF_INIT;
     for (int i = 0; i < 20000; i++)
         ib_buf_addc(&val, 'a');
@@ -491,7 +500,7 @@ TEST(expand_long_inputs)
     for (int i = 0; i < 2000; i++)
         ib_buf_addf(&w, "$v%d$v%d", i % 500, i % 500);
     AUTO_STRV struct ib_strv un = IB_STRV_INIT;
-    struct df_expander x = { .lookup = env_lookup, .ctx = &env, .unmatched = &un };
+    struct df_expander x = {.lookup = env_lookup, .ctx = &env, .unmatched = &un};
     struct ib_err *err = NULL;
     AUTO_FREE char *out = NULL;
     CHECK_OK(df_expand_word(&x, w.s, &out, &err));
@@ -501,11 +510,11 @@ TEST(expand_long_inputs)
 
 TEST(expand_matched_sets)
 {
-    __attribute__((cleanup(env_release))) struct env env = { 0 };
+    __attribute__((cleanup(env_release))) struct env env = {0};
     env_set(&env, "A", "1");
     AUTO_STRV struct ib_strv m = IB_STRV_INIT;
     AUTO_STRV struct ib_strv u = IB_STRV_INIT;
-    struct df_expander x = { .lookup = env_lookup, .ctx = &env, .matched = &m, .unmatched = &u };
+    struct df_expander x = {.lookup = env_lookup, .ctx = &env, .matched = &m, .unmatched = &u};
     struct ib_err *err = NULL;
     AUTO_FREE char *out = NULL;
     CHECK_OK(df_expand_word(&x, "$A ${A} ${A:-$B} $B '$C' \\$D $1", &out, &err));
@@ -519,10 +528,10 @@ TEST(expand_matched_sets)
 
 TEST(expand_kind_expands)
 {
-    const enum df_kind yes[] = { DF_ADD,   DF_ARG,        DF_COPY, DF_ENV,    DF_EXPOSE, DF_FROM,
-                                 DF_LABEL, DF_STOPSIGNAL, DF_USER, DF_VOLUME, DF_WORKDIR };
-    const enum df_kind no[] = { DF_UNKNOWN, DF_CMD, DF_ENTRYPOINT, DF_HEALTHCHECK,
-                                DF_MAINTAINER, DF_ONBUILD, DF_RUN, DF_SHELL };
+    const enum df_kind yes[] = {DF_ADD,   DF_ARG,        DF_COPY, DF_ENV,    DF_EXPOSE, DF_FROM,
+                                DF_LABEL, DF_STOPSIGNAL, DF_USER, DF_VOLUME, DF_WORKDIR};
+    const enum df_kind no[] = {DF_UNKNOWN,    DF_CMD,     DF_ENTRYPOINT, DF_HEALTHCHECK,
+                               DF_MAINTAINER, DF_ONBUILD, DF_RUN,        DF_SHELL};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         CHECK(df_kind_expands(yes[i]));
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)

@@ -156,8 +156,8 @@ TEST(conformance_lines)
                 ga = f->instrs[k].start_line, gb = f->instrs[k].end_line;
         }
         total++;
-        pass += ib_test_case(ga == a && gb == b, "parser-lines %s %u-%u (got %u-%u)", node, a,
-                             b, ga, gb);
+        pass += ib_test_case(ga == a && gb == b, "parser-lines %s %u-%u (got %u-%u)", node, a, b,
+                             ga, gb);
         p = strchr(p + 1, '\n');
     }
     CHECK(total == 4);
@@ -166,10 +166,8 @@ TEST(conformance_lines)
 
 TEST(conformance_warnings)
 {
-    AUTO_FREE char *df =
-        ib_test_conformance_path("parser-warnings/empty-continuation/Dockerfile");
-    IB_AUTO(json_decref) json_t *j =
-        load_json("parser-warnings/empty-continuation/expected.json");
+    AUTO_FREE char *df = ib_test_conformance_path("parser-warnings/empty-continuation/Dockerfile");
+    IB_AUTO(json_decref) json_t *j = load_json("parser-warnings/empty-continuation/expected.json");
     IB_AUTO(df_file_free) struct df_file *f = NULL;
     struct ib_err *err = NULL;
     CHECK(j);
@@ -205,8 +203,7 @@ heredoc_file(const char *dir)
         ib_test_case(false, "parser-heredoc/%s parses: %s", dir, err ? err->msg : "bad json");
         return 0;
     }
-    ib_test_case((size_t)json_integer_value(json_object_get(j, "total_instructions")) ==
-                     f->ninstrs,
+    ib_test_case((size_t)json_integer_value(json_object_get(j, "total_instructions")) == f->ninstrs,
                  "parser-heredoc/%s: %zu instructions", dir, f->ninstrs);
     json_t *exp = json_object_get(j, "expected"), *e;
     size_t i;
@@ -274,8 +271,8 @@ TEST(conformance_heredoc_words)
             lex_heredocs_free(docs, n);
         }
         total++;
-        pass += ib_test_case(strcmp(got.s, want) == 0, "heredoc %s '%s' -> '%s' (got '%s')",
-                             kind, input, want, got.s);
+        pass += ib_test_case(strcmp(got.s, want) == 0, "heredoc %s '%s' -> '%s' (got '%s')", kind,
+                             input, want, got.s);
     }
     CHECK(total == 30);
     ib_test_note("parser-heredoc/heredoc_words.tsv: %d of %d vectors pass", pass, total);
@@ -292,7 +289,7 @@ TEST(conformance_json)
     json_t *v;
     json_array_foreach(json_object_get(j, "valid"), i, v)
     {
-        struct lex_strs out = { 0 };
+        struct lex_strs out = {0};
         json_t *exp = json_object_get(v, "expect");
         bool ok = lex_json_array(json_string_value(json_object_get(v, "input")), &out) ==
                       LEX_JSON_STRINGS &&
@@ -308,7 +305,7 @@ TEST(conformance_json)
     }
     json_array_foreach(json_object_get(j, "not_string_array"), i, v)
     {
-        struct lex_strs out = { 0 };
+        struct lex_strs out = {0};
         const char *in = json_string_value(v);
         bool ok = lex_json_array(in, &out) == LEX_JSON_NOT_STRINGS;
         lex_strs_release(&out);
@@ -332,7 +329,7 @@ TEST(conformance_words)
     json_t *v;
     json_array_foreach(json_object_get(j, "cases"), i, v)
     {
-        struct lex_strs out = { 0 };
+        struct lex_strs out = {0};
         json_t *exp = json_object_get(v, "expect");
         lex_words(json_string_value(json_object_get(v, "input")), '\\', &out);
         bool ok = out.n == json_array_size(exp);
@@ -356,8 +353,7 @@ TEST(conformance_words)
         } else {
             ok = parse_str(src, &f, &err) == 0 && f->instrs[0].nargs == json_array_size(exp);
             for (size_t k = 0; ok && k < f->instrs[0].nargs; k++)
-                ok = strcmp(f->instrs[0].args[k], json_string_value(json_array_get(exp, k))) ==
-                     0;
+                ok = strcmp(f->instrs[0].args[k], json_string_value(json_array_get(exp, k))) == 0;
         }
         total++;
         pass += ib_test_case(ok, "parser-words name_value %zu", i);
@@ -377,7 +373,7 @@ check_detect(json_t *cases, const char *key, bool frontend_forms, const char *va
         AUTO_BUF struct ib_buf in = IB_BUF_INIT;
         const char *hex = json_string_value(json_object_get(v, "input_hex_prefix"));
         for (size_t k = 0; hex && hex[k] && hex[k + 1]; k += 2) {
-            char byte[3] = { hex[k], hex[k + 1], '\0' };
+            char byte[3] = {hex[k], hex[k + 1], '\0'};
             ib_buf_addc(&in, (char)strtoul(byte, NULL, 16));
         }
         ib_buf_adds(&in, json_string_value(json_object_get(v, "input")));
@@ -425,8 +421,8 @@ TEST(conformance_directives)
     int pass_all = pass, total_all = total;
     int pass_syntax = check_detect(json_object_get(j, "detect_syntax"), "syntax", true, "ref");
     int total_syntax = (int)json_array_size(json_object_get(j, "detect_syntax"));
-    int pass_check = check_detect(json_object_get(j, "parse_directive_check"), "check", false,
-                                  "value");
+    int pass_check =
+        check_detect(json_object_get(j, "parse_directive_check"), "check", false, "value");
     int total_check = (int)json_array_size(json_object_get(j, "parse_directive_check"));
     CHECK_INT(total_syntax, 10);
     CHECK_INT(total_check, 5);

@@ -131,16 +131,16 @@ TEST(errors)
         const char *src;
         const char *msg;
     } cases[] = {
-        { "", "Dockerfile:1:1: file with no instructions" },
-        { "# escape=\\\n# escape=`\nFROM a\n", "only one escape parser directive can be used" },
-        { "# escape=x\nFROM a\n", "invalid escape token 'x' does not match ` or \\" },
-        { "FROM a\nRUN <<EOF\nx\n", "unterminated heredoc EOF" },
-        { "FROM a\nONBUILD ONBUILD RUN x\n", "Chaining ONBUILD via `ONBUILD ONBUILD`" },
-        { "FROM a\nONBUILD MAINTAINER x\n", "MAINTAINER isn't allowed as an ONBUILD trigger" },
-        { "FROM a\nLABEL x\n", "LABEL must have two arguments" },
-        { "FROM a\nENV a=b c\n", "can't find = in \"c\"" },
-        { "FROM a\nCMD [\"a\", 1]\n", "arrays must be comprised of strings only" },
-        { "FROM a\n\\\n", "empty instruction" },
+        {"", "Dockerfile:1:1: file with no instructions"},
+        {"# escape=\\\n# escape=`\nFROM a\n", "only one escape parser directive can be used"},
+        {"# escape=x\nFROM a\n", "invalid escape token 'x' does not match ` or \\"},
+        {"FROM a\nRUN <<EOF\nx\n", "unterminated heredoc EOF"},
+        {"FROM a\nONBUILD ONBUILD RUN x\n", "Chaining ONBUILD via `ONBUILD ONBUILD`"},
+        {"FROM a\nONBUILD MAINTAINER x\n", "MAINTAINER isn't allowed as an ONBUILD trigger"},
+        {"FROM a\nLABEL x\n", "LABEL must have two arguments"},
+        {"FROM a\nENV a=b c\n", "can't find = in \"c\""},
+        {"FROM a\nCMD [\"a\", 1]\n", "arrays must be comprised of strings only"},
+        {"FROM a\n\\\n", "empty instruction"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         IB_AUTO(df_file_free) struct df_file *f = NULL;
@@ -211,8 +211,7 @@ TEST(json_output_valid)
     if (!j)
         ib_test_note("%s at %d: %s", je.text, je.position, out.s);
     CHECK(j);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "directives"), "syntax")),
-              "x");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "directives"), "syntax")), "x");
     json_t *ins = json_object_get(j, "instructions");
     CHECK_INT(json_array_size(ins), 4);
     json_t *run = json_array_get(ins, 1);
@@ -254,11 +253,11 @@ TEST(quote)
 
 TEST(unicode_print)
 {
-    static const uint32_t yes[] = { ' ', '~', 'a', 0xA1, 0xE9, 0x301, 0x5BE, 0x20AC, 0x1F600,
-                                    0x10000, 0x20000, 0x1D7CE };
-    static const uint32_t no[] = { 0, '\t', 0x7F, 0x85, 0xA0, 0xAD, 0x378, 0x600, 0x1680,
-                                   0x200B, 0x2028, 0x2029, 0x3000, 0xD800, 0xE000, 0xFEFF,
-                                   0xFFFE, 0xE0001, 0x10FFFF, UNI_BAD };
+    static const uint32_t yes[] = {' ',   '~',    'a',     0xA1,    0xE9,    0x301,
+                                   0x5BE, 0x20AC, 0x1F600, 0x10000, 0x20000, 0x1D7CE};
+    static const uint32_t no[] = {0,      '\t',   0x7F,   0x85,    0xA0,     0xAD,   0x378,
+                                  0x600,  0x1680, 0x200B, 0x2028,  0x2029,   0x3000, 0xD800,
+                                  0xE000, 0xFEFF, 0xFFFE, 0xE0001, 0x10FFFF, UNI_BAD};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
         CHECK(uni_is_print(yes[i]));
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
@@ -274,8 +273,8 @@ detect_is(const char *src, bool frontend_forms, const char *want, const char *cm
     struct df_directive d;
     bool found = df_directive_detect(src, strlen(src), "syntax", frontend_forms, &d);
     bool ok = found == (*want != '\0') &&
-              (!found || (strcmp(d.value, want) == 0 && strcmp(d.cmdline, cmdline) == 0 &&
-                          d.line == line));
+              (!found ||
+               (strcmp(d.value, want) == 0 && strcmp(d.cmdline, cmdline) == 0 && d.line == line));
     if (!ok)
         ib_test_note("detect %s: found=%d value=%s line=%u", src, found, d.value ? d.value : "",
                      d.line);
@@ -305,8 +304,7 @@ TEST(directive_detect)
     CHECK(detect_is("# syntax=a\n# syntax=b\n", false, "a", "a", 1));
     CHECK(detect_is("# check=a\n# check=b\n# syntax=c\n", true, "", "", 0));
     CHECK(detect_is("# foo=a\n# syntax=c\n", true, "", "", 0));
-    CHECK(detect_is("# escape=`\n# SYNTAX = img:1 --opt \r\n", false, "img:1", "img:1 --opt",
-                    2));
+    CHECK(detect_is("# escape=`\n# SYNTAX = img:1 --opt \r\n", false, "img:1", "img:1 --opt", 2));
     CHECK(detect_is("  # syntax=a\n", true, "", "", 0));
     CHECK(detect_is("// syntax=a\n# syntax=b\n", false, "", "", 0));
     CHECK(detect_is("# escape=`\n//syntax=x\n", true, "", "", 0));
