@@ -11,6 +11,7 @@
  * and '?' inside "[...]" are literal, and '^' outside a class is literal.
  */
 #include "parser/parser.h"
+#include "parser/unicode.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -72,65 +73,9 @@ struct df_ignore {
 static uint32_t
 utf8_next(const char *str, size_t n, size_t *w)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    unsigned char b = s[0];
-    *w = 1;
-    if (b < 0x80)
-        return b;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    uint32_t r;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 1, r = b & 0x1F;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2, r = b & 0x0F;
-        if (b == 0xE0)
-            lo = 0xA0;
-        else if (b == 0xED)
-            hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3, r = b & 0x07;
-        if (b == 0xF0)
-            lo = 0x90;
-        else if (b == 0xF4)
-            hi = 0x8F;
-    } else {
-        return RUNE_ERROR;
-    }
-    if (n < need + 1 || s[1] < lo || s[1] > hi)
-        return RUNE_ERROR;
-    for (size_t i = 1; i <= need; i++) {
-        if (i > 1 && (s[i] < 0x80 || s[i] > 0xBF))
-            return RUNE_ERROR;
-        r = (r << 6) | (s[i] & 0x3F);
-    }
-    *w = need + 1;
-    return r;
-}
-
-/* Go's unicode.IsSpace */
-static bool
-is_space_rune(uint32_t r)
-{
-    switch (r) {
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case ' ':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-        return true;
-    default:
-        return r >= 0x2000 && r <= 0x200A;
-    }
+    uint32_t cp;
+    *w = uni_decode(str, n, &cp);
+    return cp >= UNI_BAD ? RUNE_ERROR : cp;
 }
 
 /* Go's strings.TrimSpace on s[*b, *e). */
@@ -140,7 +85,7 @@ trim_space(const char *s, size_t *b, size_t *e)
     while (*b < *e) {
         size_t w;
         uint32_t r = utf8_next(s + *b, *e - *b, &w);
-        if ((r == RUNE_ERROR && w == 1) || !is_space_rune(r))
+        if ((r == RUNE_ERROR && w == 1) || !uni_is_space(r))
             break;
         *b += w;
     }
@@ -150,7 +95,7 @@ trim_space(const char *s, size_t *b, size_t *e)
         for (size_t w = 1; w <= 3 && w <= *e - *b; w++) {
             size_t got;
             uint32_t r = utf8_next(s + *e - w, w, &got);
-            if (got == w && r != RUNE_ERROR && is_space_rune(r)) {
+            if (got == w && r != RUNE_ERROR && uni_is_space(r)) {
                 *e -= w;
                 trimmed = true;
                 break;
