@@ -1,6 +1,7 @@
 /* cli/cmd_run_step.c: `imgbuild run-step`, a developer tool that runs one command in the RUN
  * sandbox over given layer dirs, so the sandbox can be tested without the build engine. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,10 +14,13 @@
 #include "common/cleanup.h"
 #include "common/mem.h"
 #include "common/strv.h"
+#include "common/fs.h"
+#include "store/store.h"
 #include "common/banned.h"
 
 static const char run_step_usage[] =
-    "Usage: imgbuild run-step [OPTIONS] --lower DIR --upper DIR --work DIR -- CMD [ARG...]\n"
+    "Usage: imgbuild run-step [OPTIONS] (--image IMAGE | --lower DIR...) [--upper DIR --work DIR]\n"
+    "                         -- CMD [ARG...]\n"
     "\n"
     "Developer tool: run CMD (exec form, looked up in PATH) in the RUN sandbox, as one\n"
     "build step would run, over an overlay of the given dirs.  Prints a result line\n"
@@ -24,9 +28,13 @@ static const char run_step_usage[] =
     "exits with the command's status (128+N when killed by signal N).  Needs root.\n"
     "\n"
     "Root filesystem:\n"
+    "  --image IMAGE        an image in the store: its layer snapshots are the lower dirs\n"
+    "                       (unpacked if missing); the store stays locked (shared) meanwhile\n"
     "  --lower DIR          a read-only layer; repeat it, topmost first, lowest last\n"
     "                       (the order of overlayfs lowerdir=)\n"
-    "  --upper DIR          the empty dir that receives the step's change\n"
+    "  --upper DIR          the empty dir that receives the step's change; with --image\n"
+    "                       and no --upper/--work, temporary dirs in the store are used\n"
+    "                       and removed afterwards (the change is discarded)\n"
     "  --work DIR           overlayfs' work dir (empty, on the upper dir's filesystem)\n"
     "  --legacy-mount       use mount(2) options instead of the new mount API\n"
     "Process:\n"
@@ -48,6 +56,7 @@ static const char run_step_usage[] =
     "  -h, --help           show this help\n";
 
 enum {
+    OPT_IMAGE = 255,
     OPT_LOWER = 256,
     OPT_UPPER,
     OPT_WORK,
@@ -91,10 +100,41 @@ describe(const struct sandbox_result *res, struct ib_buf *b)
     ib_buf_addf(b, ", wall %.1f ms", (double)res->wall_usec / 1000.0);
 }
 
+IB_DEFINE_AUTO(struct store, store_close)
+IB_DEFINE_AUTO(struct store_image, store_image_free)
+
+/* The snapshot dirs of an image's layers, topmost first (unpacked when missing). */
+static int
+image_lowers(struct store *st, const char *name, struct ib_strv *lowers, struct ib_err **err)
+{
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (store_image_get(st, name, &img, err) < 0)
+        return -1;
+    size_t n = store_image_nlayers(img);
+    if (n == 0)
+        return ib_fail(err, IB_E_USAGE, "image '%s' has no layers to run over", name);
+    struct digest parent = {{0}};
+    AUTO_STRV struct ib_strv bottom_up = IB_STRV_INIT;
+    for (size_t i = 0; i < n; i++) {
+        struct store_layer layer = *store_image_layer(img, i);
+        if (store_snapshot_ensure(st, i ? &parent : NULL, &layer, err) < 0)
+            return ib_err_prefix(err, "image '%s' layer %zu", name, i);
+        char *path = NULL;
+        if (store_snapshot_path(st, &layer.chain_id, &path, err) < 0)
+            return -1;
+        ib_strv_push_owned(&bottom_up, path);
+        parent = layer.chain_id;
+    }
+    for (size_t i = n; i-- > 0;)
+        ib_strv_push(lowers, bottom_up.v[i]);
+    return 0;
+}
+
 int
 cmd_run_step(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
+        {"image", required_argument, NULL, OPT_IMAGE},
         {"lower", required_argument, NULL, OPT_LOWER},
         {"upper", required_argument, NULL, OPT_UPPER},
         {"work", required_argument, NULL, OPT_WORK},
@@ -123,12 +163,16 @@ cmd_run_step(int argc, char **argv, struct ib_err **err)
     AUTO_FREE struct sandbox_rlimit *rl = NULL;
     size_t nrl = 0, caprl = 0;
     double cpus = 0;
+    const char *image = NULL;
     int64_t v;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
+        case OPT_IMAGE:
+            image = optarg;
+            break;
         case OPT_LOWER:
             ib_strv_push(&lowers, optarg);
             break;
@@ -217,8 +261,26 @@ cmd_run_step(int argc, char **argv, struct ib_err **err)
     }
     if (optind >= argc)
         return cli_usage(err, "run-step", "no command given (put it after --)");
-    if (lowers.n == 0 || !cfg.upper || !cfg.work)
-        return cli_usage(err, "run-step", "--lower, --upper and --work are required");
+    if (image && lowers.n)
+        return cli_usage(err, "run-step", "give either --image or --lower, not both");
+    if (!image && (lowers.n == 0 || !cfg.upper || !cfg.work))
+        return cli_usage(err, "run-step", "--lower (or --image), --upper and --work are required");
+    if (!cfg.upper != !cfg.work)
+        return cli_usage(err, "run-step", "give --upper and --work together");
+    IB_AUTO(store_close) struct store *st = NULL;
+    AUTO_FREE char *tmp_upper = NULL;
+    AUTO_FREE char *tmp_work = NULL;
+    if (image) {
+        if (cli_store_open(0, &st, err) < 0 || image_lowers(st, image, &lowers, err) < 0)
+            return -1;
+        if (!cfg.upper) {
+            if (store_tmp_mkdir(st, "run-step-upper", &tmp_upper, err) < 0 ||
+                store_tmp_mkdir(st, "run-step-work", &tmp_work, err) < 0)
+                return -1;
+            cfg.upper = tmp_upper;
+            cfg.work = tmp_work;
+        }
+    }
     if (cpus > 0) {
         uint64_t period = cfg.limits.cpu_period ? cfg.limits.cpu_period : 100000;
         cfg.limits.cpu_quota = (int64_t)(cpus * (double)period);
@@ -231,7 +293,12 @@ cmd_run_step(int argc, char **argv, struct ib_err **err)
     cfg.nrlimits = nrl;
     fflush(stdout);
     struct sandbox_result res;
-    if (sandbox_run(&cfg, &res, err) < 0)
+    int rc = sandbox_run(&cfg, &res, err);
+    if (tmp_upper) {
+        ib_rm_rf_at(AT_FDCWD, tmp_upper, NULL);
+        ib_rm_rf_at(AT_FDCWD, tmp_work, NULL);
+    }
+    if (rc < 0)
         return -1;
     AUTO_BUF struct ib_buf line = IB_BUF_INIT;
     describe(&res, &line);

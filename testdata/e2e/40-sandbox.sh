@@ -14,6 +14,12 @@ fi
 testdata/make-busybox-rootfs.sh "$T/base" >/dev/null
 cp "$PROBE" "$T/base/probe"
 mounts_before=$(wc -l </proc/self/mountinfo)
+# this run's own cgroup parent and scratch space, so that the leftover checks at the end
+# are not confused by another test run on the same machine
+CGP="imgbuild-e2e-$$"
+mkdir -p "$T/tmp"
+export TMPDIR="$T/tmp"
+cgroup_dirs() { find /sys/fs/cgroup -maxdepth 6 -type d -name "$CGP" 2>/dev/null; }
 
 n=0
 # fresh upper/work dirs: step NAME -> $T/NAME.up, $T/NAME.wk
@@ -23,7 +29,7 @@ rs() {
     name=$1
     shift
     fresh "$name"
-    "$IMGBUILD" run-step --lower "$T/base" --upper "$T/$name.up" --work "$T/$name.wk" "$@" \
+    "$IMGBUILD" run-step --cgroup-parent "$CGP" --lower "$T/base" --upper "$T/$name.up" --work "$T/$name.wk" "$@" \
         >"$T/$name.out" 2>"$T/$name.err"
     echo $? >"$T/$name.rc"
 }
@@ -126,7 +132,7 @@ t "no mount-point stubs in the upper dir" test "$(upper_list change2)" = "./etc 
 mkdir -p "$T/scratch"
 cp "$PROBE" "$T/scratch/probe"
 fresh sc
-"$IMGBUILD" run-step --lower "$T/scratch" --upper "$T/sc.up" --work "$T/sc.wk" -- /probe write /made-here yes >"$T/sc.out" 2>&1
+"$IMGBUILD" run-step --cgroup-parent "$CGP" --lower "$T/scratch" --upper "$T/sc.up" --work "$T/sc.wk" -- /probe write /made-here yes >"$T/sc.out" 2>&1
 t "an image without /proc /dev /sys /etc runs" test $? -eq 0
 t "... and its upper dir holds only the change" test "$(upper_list sc)" = "./made-here "
 
@@ -136,7 +142,7 @@ mknod "$T/wh/etc/passwd" c 0 0
 setfattr -n trusted.overlay.opaque -v y "$T/wh/home"
 echo new >"$T/wh/home/newer"
 fresh wh
-"$IMGBUILD" run-step --lower "$T/wh" --lower "$T/base" --upper "$T/wh.up" --work "$T/wh.wk" -- /bin/sh -c 'test ! -e /etc/passwd && test ! -e /home/app && test -f /home/newer && test -f /etc/group' >"$T/wh.out" 2>&1
+"$IMGBUILD" run-step --cgroup-parent "$CGP" --lower "$T/wh" --lower "$T/base" --upper "$T/wh.up" --work "$T/wh.wk" -- /bin/sh -c 'test ! -e /etc/passwd && test ! -e /home/app && test -f /home/newer && test -f /etc/group' >"$T/wh.out" 2>&1
 t "a whiteout in a lower layer hides the file below" test $? -eq 0
 
 # 120 lower layers with long paths (past the one-page mount option limit)
@@ -154,7 +160,7 @@ done
 # shellcheck disable=SC2086
 many() {
     fresh many
-    "$IMGBUILD" run-step "$@" $lowers --lower "$T/base" --upper "$T/many.up" --work "$T/many.wk" \
+    "$IMGBUILD" run-step --cgroup-parent "$CGP" "$@" $lowers --lower "$T/base" --upper "$T/many.up" --work "$T/many.wk" \
         -- /bin/sh -c 'ls /layers | wc -l; cat /layers/top' >"$T/many.out" 2>"$T/many.err"
 }
 many
@@ -162,9 +168,25 @@ t "121 lower layers mount (fsconfig lowerdir+)" test "$(tr '\n' ' ' <"$T/many.ou
 many --legacy-mount
 t "121 lower layers mount (mount(2) fallback, fd paths)" test "$(tr '\n' ' ' <"$T/many.out")" = "121 119 "
 
+# ---- run-step over an image in the store ----------------------------------------------
+testdata/make-busybox-rootfs.sh "$T/img" "$T/img.tar" >/dev/null
+export IMGBUILD_ROOT="$T/store"
+t "import the busybox image" "$IMGBUILD" import "$T/img.tar" rs-busybox:1
+t "run-step --image runs over the image's snapshots" sh -c "'$IMGBUILD' run-step --cgroup-parent '$CGP' --image rs-busybox:1 -- /bin/sh -c 'test -x /bin/busybox && echo from-image' 2>/dev/null | grep -qx from-image"
+t "run-step --image with a given upper dir keeps the change" sh -c "mkdir -p '$T/ri.up' '$T/ri.wk' && '$IMGBUILD' run-step --cgroup-parent '$CGP' --image rs-busybox:1 --upper '$T/ri.up' --work '$T/ri.wk' -- /bin/sh -c 'echo x > /made' 2>/dev/null && test -f '$T/ri.up/made'"
+t "run-step --image leaves no temporary dirs in the store" sh -c "test -z \"\$(ls -A '$T/store/tmp')\""
+t_fail "run-step --image of a missing image fails" "$IMGBUILD" run-step --cgroup-parent "$CGP" --image nope:1 -- /bin/true
+t "the missing image is named" grep -q "nope" "$LAST_OUT"
+unset IMGBUILD_ROOT
+
 # ---- nothing left behind ------------------------------------------------------------
 t "no mounts are left on the host" test "$(wc -l </proc/self/mountinfo)" -eq "$mounts_before"
 t "no sandbox mounts are left" sh -c "! grep -q 'imgbuild-step\|$T' /proc/self/mountinfo"
-t "no step cgroups are left" sh -c "! find /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/unified -type d -name 'step-*' 2>/dev/null | grep -q ."
-t "no scratch dirs are left" sh -c "! ls -d \"\${TMPDIR:-/tmp}\"/imgbuild-step-* 2>/dev/null | grep -q ."
+cgdirs=$(cgroup_dirs)
+left=""
+[ -z "$cgdirs" ] || left=$(find $cgdirs -mindepth 1 -type d -name 'step-*' 2>/dev/null)
+t "the steps used this run's cgroup parent" test -n "$cgdirs"
+t "no step cgroups are left" test -z "$left"
+t "no scratch dirs are left" sh -c "! ls -d '$T/tmp'/imgbuild-step-* 2>/dev/null | grep -q ."
+for d in $(cgroup_dirs); do rmdir "$d" 2>/dev/null; done
 done_testing

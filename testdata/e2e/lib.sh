@@ -3,6 +3,7 @@
 #   t "description" command args...      passes when the command exits 0
 #   t_fail "description" command args... passes when it exits non-zero
 #   done_testing                          prints the plan; exit status 1 on any failure
+# $LAST_OUT holds the output of the previous t/t_fail (t itself overwrites $_out).
 # $IMGBUILD is the binary under test (the Makefile passes it); $T is a temp dir removed at exit.
 : "${IMGBUILD:=$(pwd)/imgbuild}"
 : "${IB_CONFORMANCE:=../shared/conformance}"
@@ -15,9 +16,11 @@ trap 'rm -rf "$T"' EXIT
 _n=0
 _failed=0
 _out="$T/.out"
+LAST_OUT="$T/.last" # output of the previous t/t_fail, for checks on it
 
 _report() { # status desc
     _n=$((_n + 1))
+    cp "$_out" "$LAST_OUT"
     if [ "$1" -eq 0 ]; then
         echo "ok $_n - $2"
     else
