@@ -8,7 +8,7 @@
 BUILD   ?= build
 CC      ?= cc
 RE2C    ?= re2c
-PKGS     = libarchive openssl jansson libcurl zlib libzstd libseccomp
+PKGS     = libarchive openssl jansson libcurl zlib libzstd libdeflate libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

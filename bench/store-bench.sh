@@ -8,7 +8,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 W=${1:-$(mktemp -d /tmp/ib-bench.XXXXXX)}
-pkgs="libarchive openssl jansson libcurl zlib libzstd"
+pkgs="libarchive openssl jansson libcurl zlib libzstd libdeflate"
 cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$root" -o "$W/layer_bench" "$root/bench/layer_bench.c" \
     "$root/build/libimgbuild.a" $(pkg-config --libs $pkgs) -lpthread
 rm -rf "$W/tree" "$W/store" "$W/store.snapshots"

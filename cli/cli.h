@@ -34,6 +34,7 @@ int cmd_save(int argc, char **argv, struct ib_err **err);
 int cmd_load(int argc, char **argv, struct ib_err **err);
 int cmd_prune(int argc, char **argv, struct ib_err **err);
 int cmd_fsck(int argc, char **argv, struct ib_err **err);
+int cmd_layer_commit(int argc, char **argv, struct ib_err **err);
 /* Returns the command's exit status (> 0) when it ran and failed. */
 int cmd_run_step(int argc, char **argv, struct ib_err **err);
 int cmd_version(int argc, char **argv, struct ib_err **err);

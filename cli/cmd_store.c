@@ -1,4 +1,4 @@
-/* cli/cmd_store.c: `imgbuild prune`, `fsck`. */
+/* cli/cmd_store.c: `imgbuild prune`, `fsck`, and the developer tool `layer-commit`. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "common/banned.h"
 
 IB_DEFINE_AUTO(struct store, store_close)
+IB_DEFINE_AUTO(struct store_image, store_image_free)
 
 static const char prune_usage[] =
     "Usage: imgbuild prune [--all]\n"
@@ -81,4 +82,68 @@ cmd_fsck(int argc, char **argv, struct ib_err **err)
     if (rc == 0)
         printf("store %s: ok\n", store_root(st));
     return rc;
+}
+
+static const char layer_commit_usage[] =
+    "Usage: imgbuild layer-commit [--from IMAGE] [-m TEXT] UPPERDIR REFERENCE\n"
+    "\n"
+    "Developer tool: commit UPPERDIR, a directory in overlayfs upper-dir form\n"
+    "(0:0 char devices are whiteouts, trusted.overlay.opaque=y marks opaque dirs),\n"
+    "as a new layer on top of IMAGE (or on nothing) and tag the result REFERENCE.\n"
+    "UPPERDIR is left as it was.  Prints the new image id.\n"
+    "\n"
+    "Options:\n"
+    "  --from IMAGE        the base image (default: none, FROM scratch)\n"
+    "  -m, --message TEXT  the history entry's created_by\n"
+    "  -h, --help          show this help\n";
+
+int
+cmd_layer_commit(int argc, char **argv, struct ib_err **err)
+{
+    static const struct option opts[] = {
+        { "from", required_argument, NULL, 'f' },
+        { "message", required_argument, NULL, 'm' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *from = NULL, *msg = "imgbuild layer-commit";
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            from = optarg;
+            break;
+        case 'm':
+            msg = optarg;
+            break;
+        case 'h':
+            fputs(layer_commit_usage, stdout);
+            return 0;
+        default:
+            return cli_usage(err, "layer-commit", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage(err, "layer-commit", "'layer-commit' needs UPPERDIR and REFERENCE");
+    IB_AUTO(store_close) struct store *st = NULL;
+    if (cli_store_open(0, &st, err) < 0)
+        return -1;
+    IB_AUTO(store_image_free) struct store_image *base = NULL;
+    if (from && store_image_get(st, from, &base, err) < 0)
+        return -1;
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (store_image_new(base, &img, err) < 0)
+        return -1;
+    size_t n = base ? store_image_nlayers(base) : 0;
+    const struct digest *parent = n ? &store_image_layer(base, n - 1)->chain_id : NULL;
+    struct store_layer layer;
+    if (store_layer_commit(st, parent, argv[optind], 0, &layer, err) < 0)
+        return ib_err_prefix(err, "commit '%s'", argv[optind]);
+    store_image_add_layer(img, &layer, msg);
+    if (store_image_commit(st, img, argv[optind + 1], err) < 0)
+        return -1;
+    printf("%s\n", store_image_id(img)->s);
+    return 0;
 }

@@ -28,6 +28,7 @@ const struct cmd cli_commands[] = {
     { "load", cmd_load, "read images from an OCI or docker archive" },
     { "prune", cmd_prune, "remove unused blobs, snapshots and cache entries" },
     { "fsck", cmd_fsck, "verify the store" },
+    { "layer-commit", cmd_layer_commit, "developer tool: commit an overlay upper dir as a layer" },
     { "run-step", cmd_run_step, "developer tool: run one command in the RUN sandbox" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "show help for imgbuild or a command" },

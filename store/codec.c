@@ -175,7 +175,8 @@ layer_reader_read(struct layer_reader *r, void *buf, size_t cap, size_t *got,
     } else if (read_zstd(r, buf, cap, got, err) < 0) {
         return -1;
     }
-    digest_ctx_update(r->out_hash, buf, *got);
+    if (r->comp != STORE_COMPRESS_NONE) /* plain: the tar is the blob, hashed once */
+        digest_ctx_update(r->out_hash, buf, *got);
     r->out_bytes += *got;
     return 0;
 }
@@ -201,10 +202,16 @@ layer_reader_finish(struct layer_reader *r, struct digest *raw, struct digest *u
     }
     if (r->comp != STORE_COMPRESS_NONE && r->in_pos < r->in_len)
         return ib_fail(err, IB_E_STORE, "garbage after the end of the compressed stream");
+    struct digest rd;
+    digest_ctx_final(r->raw_hash, &rd);
     if (raw)
-        digest_ctx_final(r->raw_hash, raw);
-    if (uncompressed)
-        digest_ctx_final(r->out_hash, uncompressed);
+        *raw = rd;
+    if (uncompressed) {
+        if (r->comp == STORE_COMPRESS_NONE)
+            *uncompressed = rd;
+        else
+            digest_ctx_final(r->out_hash, uncompressed);
+    }
     if (raw_size)
         *raw_size = r->raw_bytes;
     return 0;

@@ -1,11 +1,8 @@
 /* store/compress.c: layer compression for export, done once and cached.
  *
- * gzip is block-parallel deflate as pigz does it: the tar is cut into 128 KiB
- * blocks, each deflated (raw, level 1) with the previous 32 KiB as preset
- * dictionary and ended by a sync flush (the last by Z_FINISH), so the blocks
- * concatenate into one deflate stream; CRCs are combined.  The output depends
- * only on the input, never on the number of threads.  The gzip header has no
- * name and mtime 0.  zstd is single-threaded (it is fast enough).
+ * gzip is block-parallel deflate (store/pgzip.c): one gzip stream whose
+ * bytes depend only on the input, never on the number of threads; the header
+ * has no name and mtime 0.  zstd is single-threaded (it is fast enough).
  *
  * cache/compressed/<diffID hex>.<gzip|zstd> records "<blob digest> <size>".
  */
@@ -14,75 +11,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/mem.h"
 #include "common/banned.h"
-
-#define GZ_BLOCK (128u * 1024u)
-#define GZ_DICT (32u * 1024u)
-#define GZ_LEVEL 1
-#define BATCH_PER_THREAD 4
-
-struct gz_job {
-    unsigned char *in;
-    size_t in_len;
-    unsigned char *out;
-    size_t out_len, out_cap;
-    const unsigned char *dict; /* last GZ_DICT bytes before this block, or NULL */
-    size_t dict_len;
-    bool last;
-    uLong crc;
-    int zerr;
-};
-
-struct gz_batch {
-    struct gz_job *jobs;
-    size_t njobs;
-    size_t next; /* atomically claimed */
-};
-
-static void
-gz_run(struct gz_job *j)
-{
-    z_stream z = { 0 };
-    if (deflateInit2(&z, GZ_LEVEL, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        j->zerr = Z_MEM_ERROR;
-        return;
-    }
-    if (j->dict)
-        deflateSetDictionary(&z, j->dict, (uInt)j->dict_len);
-    z.next_in = j->in;
-    z.avail_in = (uInt)j->in_len;
-    z.next_out = j->out;
-    z.avail_out = (uInt)j->out_cap;
-    int r = deflate(&z, j->last ? Z_FINISH : Z_SYNC_FLUSH);
-    if ((j->last && r != Z_STREAM_END) || (!j->last && r != Z_OK) || z.avail_in)
-        j->zerr = r == Z_OK ? Z_BUF_ERROR : r;
-    j->out_len = j->out_cap - z.avail_out;
-    j->crc = crc32(0L, j->in, (uInt)j->in_len);
-    deflateEnd(&z);
-}
-
-static void *
-gz_worker(void *arg)
-{
-    struct gz_batch *b = arg;
-    for (;;) {
-        size_t i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
-        if (i >= b->njobs)
-            return NULL;
-        gz_run(&b->jobs[i]);
-    }
-}
 
 static int
 read_full(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
@@ -108,106 +46,6 @@ thread_count(void)
     if (env && atoi(env) > 0)
         n = atoi(env);
     return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
-}
-
-static void
-put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static int
-gzip_stream(struct layer_reader *r, struct blob_writer *w, struct ib_err **err)
-{
-    static const unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff };
-    if (blob_writer_write(w, hdr, sizeof(hdr), err) < 0)
-        return -1;
-    unsigned nthreads = thread_count();
-    size_t nb = (size_t)nthreads * BATCH_PER_THREAD;
-    struct gz_job *jobs = ib_xcalloc(nb, sizeof(*jobs));
-    size_t out_cap = deflateBound(NULL, GZ_BLOCK) + 64;
-    for (size_t i = 0; i < nb; i++) {
-        jobs[i].in = ib_xmalloc(GZ_BLOCK);
-        jobs[i].out = ib_xmalloc(out_cap);
-        jobs[i].out_cap = out_cap;
-    }
-    unsigned char *dict = ib_xmalloc(GZ_DICT);
-    size_t dict_len = 0;
-    unsigned char *look = ib_xmalloc(GZ_BLOCK); /* one block of lookahead */
-    size_t look_len = 0;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    uint64_t total = 0;
-    int rc = read_full(r, look, GZ_BLOCK, &look_len, err);
-    pthread_t *tids = ib_xcalloc(nthreads, sizeof(*tids));
-    bool done = false;
-    while (rc == 0 && !done) {
-        size_t n = 0;
-        while (n < nb && !done) {
-            struct gz_job *j = &jobs[n];
-            unsigned char *t = j->in;
-            j->in = look;
-            j->in_len = look_len;
-            look = t;
-            if ((rc = read_full(r, look, GZ_BLOCK, &look_len, err)) < 0)
-                break;
-            j->last = look_len == 0;
-            done = j->last;
-            n++;
-        }
-        if (rc < 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            if (i == 0) {
-                jobs[i].dict = dict_len ? dict : NULL;
-                jobs[i].dict_len = dict_len;
-            } else {
-                size_t pl = jobs[i - 1].in_len;
-                jobs[i].dict_len = pl < GZ_DICT ? pl : GZ_DICT;
-                jobs[i].dict = jobs[i - 1].in + pl - jobs[i].dict_len;
-            }
-            jobs[i].zerr = 0;
-        }
-        struct gz_batch batch = { jobs, n, 0 };
-        unsigned started = 0;
-        for (unsigned t = 1; t < nthreads && t < n; t++)
-            if (pthread_create(&tids[t], NULL, gz_worker, &batch) == 0)
-                started = t;
-        gz_worker(&batch);
-        for (unsigned t = 1; t <= started; t++)
-            pthread_join(tids[t], NULL);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            if (jobs[i].zerr)
-                rc = ib_fail(err, IB_E_BUG, "deflate failed (%d)", jobs[i].zerr);
-            else
-                rc = blob_writer_write(w, jobs[i].out, jobs[i].out_len, err);
-            crc = crc32_combine(crc, jobs[i].crc, (z_off_t)jobs[i].in_len);
-            total += jobs[i].in_len;
-        }
-        if (n) { /* keep the dictionary for the next batch's first block */
-            struct gz_job *lj = &jobs[n - 1];
-            size_t keep = lj->in_len < GZ_DICT ? lj->in_len : GZ_DICT;
-            memcpy(dict, lj->in + lj->in_len - keep, keep);
-            dict_len = keep;
-        }
-    }
-    if (rc == 0) {
-        unsigned char trailer[8];
-        put_le32(trailer, (uint32_t)crc);
-        put_le32(trailer + 4, (uint32_t)total);
-        rc = blob_writer_write(w, trailer, sizeof(trailer), err);
-    }
-    for (size_t i = 0; i < nb; i++) {
-        free(jobs[i].in);
-        free(jobs[i].out);
-    }
-    free(jobs);
-    free(tids);
-    free(dict);
-    free(look);
-    return rc;
 }
 
 static int
@@ -307,7 +145,7 @@ store_layer_compressed(struct store *st, const struct store_layer *layer,
     }
     int rc = 0;
     if (comp == STORE_COMPRESS_GZIP) {
-        rc = gzip_stream(r, w, err);
+        rc = store_gzip_stream(r, w, thread_count(), err);
     } else if (comp == STORE_COMPRESS_ZSTD) {
         rc = zstd_stream(r, w, err);
     } else { /* decompress: a plain copy of the tar */

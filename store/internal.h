@@ -64,4 +64,10 @@ int layer_reader_finish(struct layer_reader *r, struct digest *raw, struct diges
                         uint64_t *raw_size, struct ib_err **err);
 void layer_reader_free(struct layer_reader *r);
 
+/* Write all of r as one gzip stream (header, deflate, trailer) to w, with
+ * nthreads threads (the caller's included); the bytes do not depend on
+ * nthreads (pgzip.c). */
+int store_gzip_stream(struct layer_reader *r, struct blob_writer *w, unsigned nthreads,
+                      struct ib_err **err);
+
 #endif

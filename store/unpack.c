@@ -8,6 +8,15 @@
  * followed (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW), and hard link targets are
  * resolved the same way.  OCI whiteouts become overlay whiteouts: ".wh.NAME"
  * a 0:0 char device, ".wh..wh..opq" the trusted.overlay.opaque=y xattr.
+ *
+ * Directory times: creating a child changes its directory's mtime, so a
+ * directory's times are set once its entries are written.  Directories wait
+ * on a stack that is always a chain of ancestors (one path buffer plus a
+ * length and times per level, so memory is bounded by the depth, not by the
+ * number of directories); an entry that is not below the top pops (and
+ * finishes) the levels it leaves.  In an archive that is not depth-first, an
+ * entry may land in a directory that was already finished: that directory's
+ * times are saved before and put back after the change.
  */
 #include "store/internal.h"
 
@@ -34,6 +43,12 @@
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
 
+/* A directory whose times wait until its entries are written. */
+struct dir_level {
+    size_t len; /* length of its path in unpack.dirpath */
+    struct timespec ts[2];
+};
+
 struct unpack {
     struct layer_reader *r;
     struct ib_err *rerr; /* error from the read callback */
@@ -42,6 +57,9 @@ struct unpack {
     char *buf;
     char *cur_parent; /* cached parent dir (relative path, "" = root) */
     int cur_fd;
+    struct ib_buf dirpath;    /* path of the innermost pending directory */
+    struct dir_level *levels; /* pending directories, outermost first */
+    size_t nlevels, caplevels;
 };
 
 static la_ssize_t
@@ -135,8 +153,10 @@ open_parent(struct unpack *u, const char *parent, int *out, struct ib_err **err)
                 return ib_fail(err, IB_E_STORE, "path goes through a symlink or non-directory");
             return ib_fail_errno(err, "open parent '%s'", parent);
         }
-        /* create the missing parents one by one, never following anything */
+        /* create the missing parents one by one, never following anything;
+         * the deepest existing one keeps its times (it may be finished) */
         AUTO_FREE char *p = ib_xstrdup(parent);
+        AUTO_FD int last = -1; /* deepest existing dir below the root */
         for (char *s = p;; s++) {
             if (*s != '/' && *s != '\0')
                 continue;
@@ -144,11 +164,22 @@ open_parent(struct unpack *u, const char *parent, int *out, struct ib_err **err)
             *s = '\0';
             int dfd = -1;
             if (open_beneath(u->rootfd, p, &dfd) == 0) {
-                close(dfd);
+                if (last >= 0)
+                    close(last);
+                last = dfd;
             } else if (errno != ENOENT) {
                 return ib_fail(err, IB_E_STORE, "path goes through a symlink or non-directory");
-            } else if (mkdirat(u->rootfd, p, 0755) < 0 && errno != EEXIST) {
-                return ib_fail_errno(err, "create directory '%s'", p);
+            } else {
+                struct stat sb;
+                bool keep = last >= 0 && fstat(last, &sb) == 0;
+                if (mkdirat(u->rootfd, p, 0755) < 0 && errno != EEXIST)
+                    return ib_fail_errno(err, "create directory '%s'", p);
+                if (keep) {
+                    struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+                    (void)futimens(last, ts);
+                    close(last);
+                    last = -1;
+                }
             }
             *s = saved;
             if (!saved)
@@ -193,7 +224,10 @@ clear_slot(struct unpack *u, int pfd, const char *base, bool keep_dir, bool *is_
         *is_dir = true;
         return 0;
     }
-    drop_parent_cache(u); /* the cached parent may be inside what goes away */
+    /* a cached dir other than pfd may be inside what goes away (pfd itself,
+     * the parent of base, is not) */
+    if (u->cur_fd != pfd)
+        drop_parent_cache(u);
     return ib_rm_rf_at(pfd, base, err);
 }
 
@@ -218,8 +252,64 @@ set_xattrs(struct archive_entry *e, int pfd, const char *base, bool is_link, str
     return 0;
 }
 
+static void
+entry_times(struct archive_entry *e, struct timespec ts[2])
+{
+    ts[1].tv_sec = archive_entry_mtime(e);
+    ts[1].tv_nsec = archive_entry_mtime_is_set(e) ? archive_entry_mtime_nsec(e) : 0;
+    if (ts[1].tv_nsec < 0 || ts[1].tv_nsec > 999999999)
+        ts[1].tv_nsec = 0;
+    ts[0] = ts[1];
+}
+
+/* Is path a proper descendant of the first len bytes of dir ("" is the root)? */
+static bool
+is_below(const char *path, const char *dir, size_t len)
+{
+    return len == 0 || (strncmp(path, dir, len) == 0 && path[len] == '/');
+}
+
+static void
+finish_dir(struct unpack *u)
+{
+    struct dir_level *l = &u->levels[--u->nlevels];
+    u->dirpath.s[l->len] = '\0';
+    int fd = -1;
+    /* gone or replaced by a later entry of the archive: nothing to set */
+    if (open_beneath(u->rootfd, u->dirpath.s, &fd) == 0) {
+        (void)futimens(fd, l->ts);
+        close(fd);
+    }
+    u->dirpath.len = u->nlevels ? u->levels[u->nlevels - 1].len : 0;
+    u->dirpath.s[u->dirpath.len] = '\0';
+}
+
+/* Finish the pending directories that rel is not inside of. */
+static void
+leave_dirs(struct unpack *u, const char *rel)
+{
+    while (u->nlevels && !is_below(rel, u->dirpath.s, u->dirpath.len))
+        finish_dir(u);
+}
+
+static void
+push_dir(struct unpack *u, const char *rel, const struct timespec ts[2])
+{
+    if (u->nlevels == u->caplevels) {
+        u->caplevels = u->caplevels ? 2 * u->caplevels : 16;
+        u->levels = ib_xreallocarray(u->levels, u->caplevels, sizeof(*u->levels));
+    }
+    ib_buf_reset(&u->dirpath);
+    ib_buf_adds(&u->dirpath, rel);
+    u->levels[u->nlevels].len = u->dirpath.len;
+    u->levels[u->nlevels].ts[0] = ts[0];
+    u->levels[u->nlevels].ts[1] = ts[1];
+    u->nlevels++;
+}
+
 static int
-set_meta(struct archive_entry *e, int pfd, const char *base, bool is_link, struct ib_err **err)
+set_meta(struct unpack *u, struct archive_entry *e, int pfd, const char *base, const char *rel,
+         bool is_link, bool is_dir, struct ib_err **err)
 {
     if (fchownat(pfd, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
                  AT_SYMLINK_NOFOLLOW) < 0)
@@ -228,8 +318,12 @@ set_meta(struct archive_entry *e, int pfd, const char *base, bool is_link, struc
         return ib_fail_errno(err, "chmod");
     if (set_xattrs(e, pfd, base, is_link, err) < 0)
         return -1;
-    struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(e), 0 } };
-    ts[0] = ts[1];
+    struct timespec ts[2];
+    entry_times(e, ts);
+    if (is_dir) {
+        push_dir(u, rel, ts); /* set when its entries are written */
+        return 0;
+    }
     if (utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
         return ib_fail_errno(err, "set times");
     return 0;
@@ -316,15 +410,38 @@ whiteout(struct unpack *u, int pfd, const char *base, struct ib_err **err)
     return 0;
 }
 
+static int make_entry(struct unpack *u, struct archive_entry *e, int pfd, const char *base,
+                      const char *rel, struct ib_err **err);
+
 static int
 one_entry(struct unpack *u, struct archive_entry *e, const char *rel_in, struct ib_err **err)
 {
+    leave_dirs(u, rel_in);
     AUTO_FREE char *rel = ib_xstrdup(rel_in);
     const char *parent, *base;
     split(rel, &parent, &base);
     int pfd = -1;
     if (open_parent(u, parent, &pfd, err) < 0)
         return -1;
+    /* the parent is pending (its times come later) unless the archive is not
+     * depth-first; then keep the times it has now */
+    bool pending = u->nlevels && strcmp(u->dirpath.s, parent) == 0;
+    struct stat psb;
+    bool restore = *parent && !pending && fstat(pfd, &psb) == 0;
+    if (make_entry(u, e, pfd, base, rel_in, err) < 0)
+        return -1;
+    if (restore) {
+        struct timespec ts[2] = { psb.st_atim, psb.st_mtim };
+        if (futimens(pfd, ts) < 0)
+            return ib_fail_errno(err, "set times of '%s'", parent);
+    }
+    return 0;
+}
+
+static int
+make_entry(struct unpack *u, struct archive_entry *e, int pfd, const char *base, const char *rel,
+           struct ib_err **err)
+{
     if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
         return whiteout(u, pfd, base, err);
     mode_t type = archive_entry_filetype(e);
@@ -360,7 +477,7 @@ one_entry(struct unpack *u, struct archive_entry *e, const char *rel_in, struct 
     default:
         return 0; /* sockets and unknown types are skipped */
     }
-    return set_meta(e, pfd, base, type == AE_IFLNK, err);
+    return set_meta(u, e, pfd, base, rel, type == AE_IFLNK, type == AE_IFDIR, err);
 }
 
 static int
@@ -369,8 +486,11 @@ unpack_loop(struct unpack *u, struct ib_err **err)
     struct archive_entry *e;
     for (;;) {
         int r = archive_read_next_header(u->a, &e);
-        if (r == ARCHIVE_EOF)
+        if (r == ARCHIVE_EOF) {
+            while (u->nlevels)
+                finish_dir(u);
             return 0;
+        }
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             if (u->rerr) {
                 *err = u->rerr;
@@ -384,11 +504,11 @@ unpack_loop(struct unpack *u, struct ib_err **err)
             return ib_fail(err, IB_E_STORE, "entry without a name");
         AUTO_FREE char *rel = NULL;
         if (clean_name(name, &rel, err) < 0)
-            return ib_err_prefix(err, "entry '%s'", name);
+            return ib_err_prefix(err, "entry '%.256s%s'", name, strlen(name) > 256 ? "..." : "");
         if (!*rel)
             continue; /* the root itself ("./") */
-        if (one_entry(u, e, rel, err) < 0)
-            return ib_err_prefix(err, "entry '%s'", name);
+        if (one_entry(u, e, rel, err) < 0) /* names may be 1 MiB long: cut */
+            return ib_err_prefix(err, "entry '%.256s%s'", name, strlen(name) > 256 ? "..." : "");
     }
 }
 
@@ -399,6 +519,7 @@ store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest 
     struct unpack u = { 0 };
     u.rootfd = dirfd;
     u.cur_fd = -1;
+    ib_buf_init(&u.dirpath);
     if (layer_reader_new(fd, &u.r, err) < 0)
         return -1;
     u.buf = ib_xmalloc(STORE_IO_CHUNK);
@@ -427,6 +548,8 @@ store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest 
         }
     }
     drop_parent_cache(&u);
+    ib_buf_release(&u.dirpath);
+    free(u.levels);
     archive_read_free(u.a);
     layer_reader_free(u.r);
     ib_err_free(u.rerr);

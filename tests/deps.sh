@@ -5,7 +5,7 @@
 set -eu
 what=${1:-build}
 build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev libcurl4-openssl-dev
-            zlib1g-dev libzstd-dev libseccomp-dev"
+            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
 # tests check imgbuild's output with (see README "Tests").
 test_pkgs="clang libclang-rt-14-dev jq bats busybox-static skopeo umoci oci-image-tool runc

@@ -40,6 +40,21 @@ check "store dir read by skopeo" skopeo inspect "oci:$IMGBUILD_ROOT:docker.io/my
 check "save (OCI, gzip)" ib save -o "$T/oci.tar" my/app
 mkdir -p "$T/oci" && tar -C "$T/oci" -xf "$T/oci.tar"
 check "saved layout validates" oci-image-tool validate --type image "$T/oci"
+# `oci-image-tool validate` on the tar itself cannot pass with Debian's 1.0.0-rc1: its
+# findManifest callback returns the walk-stop sentinel errEOW, which pathWalker.find passes
+# through (directories validate) but tarWalker.find wraps as "find failed: unable to walk",
+# so the caller's `case errEOW` never matches for any tar (skopeo's oci-archive fails the
+# same way).  The tar gets through the checks before that point (layout files, index.json
+# schema, the manifest descriptor's size and digest), so that is asserted: it validates, or
+# its one error is that one.
+check "saved tar: oci-image-tool validates it up to its own errEOW bug" sh -c "
+    oci-image-tool validate --type image '$T/oci.tar' >'$T/oit' 2>&1 || {
+    grep -q '1 errors detected: .n[^ ]*/oci.tar: find failed: unable to walk: end of walk\"\$' '$T/oit'; }"
+check "a damaged tar gets another error from oci-image-tool (the check above can fail)" sh -c "
+    mkdir '$T/oitd' && tar -C '$T/oitd' -xf '$T/oci.tar' && rm '$T/oitd/oci-layout' &&
+    tar -C '$T/oitd' -cf '$T/oitd.tar' . &&
+    ! oci-image-tool validate --type image '$T/oitd.tar' >'$T/oit' 2>&1 &&
+    grep -q 'must contain oci-layout' '$T/oit' && ! grep -q 'end of walk' '$T/oit'"
 check "saved layer is gzip" sh -c "jq -r '.manifests[0].digest' '$T/oci/index.json' | cut -d: -f2 | xargs -I{} jq -e '.layers[0].mediaType == \"application/vnd.oci.image.layer.v1.tar+gzip\"' '$T/oci/blobs/sha256/{}'"
 check "umoci unpack of the store" umoci unpack --image "$IMGBUILD_ROOT:docker.io/my/app:latest" "$T/bundle"
 if [ -f "$T/bundle/config.json" ]; then
