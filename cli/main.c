@@ -18,6 +18,7 @@
 #endif
 
 const struct cmd cli_commands[] = {
+    { "build", cmd_build, "build an image from a Dockerfile (the default command)" },
     { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
     { "images", cmd_images, "list images in the store" },
     { "inspect", cmd_inspect, "show an image's details as JSON" },
@@ -125,10 +126,13 @@ main(int argc, char **argv)
             cmd = c;
     struct ib_err *err = NULL;
     int rc;
-    if (!cmd)
-        rc = cli_usage(&err, NULL, "unknown command '%s'", name);
-    else
+    if (!cmd) {
+        /* build is the default verb: `imgbuild -f Dockerfile .` */
+        argv[0] = (char *)"build";
+        rc = cmd_build(argc, argv, &err);
+    } else {
         rc = cmd->fn(argc - 1, argv + 1, &err);
+    }
     fflush(stdout);
     if (rc >= 0) /* 0, or a status passed through (run-step) */
         return rc;
