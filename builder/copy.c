@@ -107,7 +107,16 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
         layers[nl++] = (struct context_filter){ .exclude = j->b->ignore };
     IB_AUTO(df_ignore_free) struct df_ignore *exc = NULL;
     if (j->excludes.n) {
-        if (df_ignore_new(j->excludes.v, j->excludes.n, &exc, err) < 0)
+        /* --exclude patterns are relative to the source being copied */
+        AUTO_STRV struct ib_strv pats = IB_STRV_INIT;
+        bool rel = strcmp(clean, "/") != 0 && !has_glob(clean);
+        for (size_t i = 0; i < j->excludes.n; i++) {
+            if (rel)
+                ib_strv_pushf(&pats, "%s/%s", clean + 1, j->excludes.v[i]);
+            else
+                ib_strv_push(&pats, j->excludes.v[i]);
+        }
+        if (df_ignore_new(pats.v, pats.n, &exc, err) < 0)
             return -1;
         layers[nl++] = (struct context_filter){ .exclude = exc };
     }
