@@ -402,7 +402,9 @@ finish_image(struct bctx *b, struct build_result *res, struct ib_err **err)
     }
     pthread_mutex_lock(&b->lock);
     int rc = store_image_commit(b->st, s->img, NULL, err);
-    if (rc == 0)
+    for (size_t i = 0; rc == 0 && i < b->o->ntags; i++)
+        rc = store_tag(b->st, s->img, b->o->tags[i], err);
+    if (rc == 0 && b->o->ntags == 0)
         rc = store_tag(b->st, s->img, NULL, err);
     pthread_mutex_unlock(&b->lock);
     if (rc < 0)

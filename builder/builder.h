@@ -133,6 +133,8 @@ struct build_opts {
     const char *dockerfile;    /* path (for messages and <Dockerfile>.dockerignore) or "-" */
     const char *dockerfile_data; /* its bytes */
     size_t dockerfile_len;
+    char *const *tags; /* names for the image (none: it is listed untagged) */
+    size_t ntags;
     char *const *build_args; /* "K=V" or "K" (value from the environment) */
     size_t nbuild_args;
     char *const *labels; /* "K=V", added to the final image */
@@ -155,7 +157,8 @@ struct build_result {
     unsigned steps, cached;
 };
 
-/* Build.  The image is committed to the store untagged (listed by its id).
+/* Build.  The image is committed to the store and tagged with o->tags (untagged, listed by
+ * its id, when there are none); tags change only when the build succeeded.
  * Build failures are IB_E_BUILD (a failing RUN names FILE:LINE, the command,
  * its status and the output tail); a bad Dockerfile is IB_E_PARSE. */
 int builder_build(struct store *st, const struct build_opts *o, struct build_result *res,

@@ -252,6 +252,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.dockerfile = dfpath;
     c->o.dockerfile_data = df.s;
     c->o.dockerfile_len = df.len;
+    c->o.tags = c->tags.v;
+    c->o.ntags = c->tags.n;
     c->o.build_args = c->args.v;
     c->o.nbuild_args = c->args.n;
     c->o.labels = c->labels.v;
@@ -274,8 +276,6 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     ev.len = m.len;
     progress_event(pr, &ev);
     for (size_t i = 0; i < c->tags.n; i++) {
-        if (store_tag(st, img, c->tags.v[i], err) < 0)
-            return -1;
         ib_buf_reset(&m);
         ib_buf_addf(&m, "naming to %s done", c->tags.v[i]);
         ev.text = m.s;
