@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "common/buf.h"
@@ -126,8 +127,11 @@ main(int argc, char **argv)
             cmd = c;
     struct ib_err *err = NULL;
     int rc;
-    if (!cmd) {
-        /* build is the default verb: `imgbuild -f Dockerfile .` */
+    struct stat sb;
+    if (!cmd && name[0] != '-' && stat(name, &sb) < 0) {
+        rc = cli_usage(&err, NULL, "unknown command '%s'", name);
+    } else if (!cmd) {
+        /* build is the default verb: `imgbuild -f Dockerfile .`, `imgbuild .` */
         argv[0] = (char *)"build";
         rc = cmd_build(argc, argv, &err);
     } else {
