@@ -39,8 +39,12 @@ build_emit(struct bctx *b, enum build_event_kind k, unsigned step, const char *t
 {
     if (!b->o->progress)
         return;
-    struct build_event ev = { .kind = k, .step = step, .text = text ? text : "",
-                              .len = text ? strlen(text) : 0, .seconds = secs, .run = run };
+    struct build_event ev = {.kind = k,
+                             .step = step,
+                             .text = text ? text : "",
+                             .len = text ? strlen(text) : 0,
+                             .seconds = secs,
+                             .run = run};
     pthread_mutex_lock(&b->lock);
     b->o->progress(b->o->progress_ctx, &ev);
     pthread_mutex_unlock(&b->lock);
@@ -58,8 +62,8 @@ build_warn(struct bctx *b, const char *fmt, ...)
 }
 
 int
-build_fail_at(struct bctx *b, const struct df_instr *in, enum ib_errkind kind,
-              struct ib_err **err, const char *fmt, ...)
+build_fail_at(struct bctx *b, const struct df_instr *in, enum ib_errkind kind, struct ib_err **err,
+              const char *fmt, ...)
 {
     AUTO_BUF struct ib_buf m = IB_BUF_INIT;
     va_list ap;
@@ -105,15 +109,17 @@ build_step_done(struct bstep *sp, bool cached, const struct sandbox_result *run)
 /* The one place where a base image comes from: the store, and (once the registry client
  * is plugged in) a pull when it is missing or --pull is given. */
 static int
-resolve_base_image(struct bctx *b, const char *ref, const char *platform,
-                   struct store_image **out, struct ib_err **err)
+resolve_base_image(struct bctx *b, const char *ref, const char *platform, struct store_image **out,
+                   struct ib_err **err)
 {
     (void)platform;
     AUTO_ERR struct ib_err *e = NULL;
     if (store_image_get(b->st, ref, out, &e) == 0) {
         if (b->o->pull)
-            build_warn(b, "--pull: the registry client is not available yet; using the "
-                          "local image '%s'", ref);
+            build_warn(b,
+                       "--pull: the registry client is not available yet; using the "
+                       "local image '%s'",
+                       ref);
         return 0;
     }
     if (e->kind == IB_E_STORE && e->sys == ENOENT)
@@ -126,15 +132,14 @@ resolve_base_image(struct bctx *b, const char *ref, const char *platform,
 }
 
 int
-build_image_ready(struct bctx *b, const char *ref, struct store_image **out,
-                  struct ib_err **err)
+build_image_ready(struct bctx *b, const char *ref, struct store_image **out, struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     AUTO_FREE char *pf = plan_platform_string(&b->plan->target_platform);
     if (resolve_base_image(b, ref, pf, &img, err) < 0)
         return -1;
     /* every layer's snapshot must be there to serve as an overlay lower */
-    struct digest chain = { 0 };
+    struct digest chain = {0};
     for (size_t i = 0; i < store_image_nlayers(img); i++) {
         struct store_layer l = *store_image_layer(img, i);
         pthread_mutex_lock(&b->lock);
@@ -152,7 +157,7 @@ static int
 stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
 {
     struct plan_stage *ps = s->ps;
-    struct bstep sp = { .b = b, .s = s, .in = ps->from };
+    struct bstep sp = {.b = b, .s = s, .in = ps->from};
     struct keyb k;
     AUTO_BUF struct ib_buf txt = IB_BUF_INIT;
     const char *pf = ps->platform;
@@ -316,7 +321,7 @@ worker(void *arg)
 static int
 build_stages(struct bctx *b, struct ib_err **err)
 {
-    struct sched sc = { .b = b };
+    struct sched sc = {.b = b};
     pthread_mutex_init(&sc.mu, NULL);
     pthread_cond_init(&sc.cv, NULL);
     size_t nneeded = 0;
@@ -419,8 +424,8 @@ finish_image(struct bctx *b, struct build_result *res, struct ib_err **err)
 static void
 warn_unused_args(struct bctx *b)
 {
-    static const char *const proxies[] = { "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY",
-                                           "ALL_PROXY", NULL };
+    static const char *const proxies[] = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
+                                          "NO_PROXY",   "ALL_PROXY",   NULL};
     AUTO_BUF struct ib_buf m = IB_BUF_INIT;
     for (size_t i = 0; i < b->plan->build_args.n; i++) {
         const char *n = b->plan->build_args.names[i];
@@ -467,13 +472,14 @@ check_syntax(struct bctx *b)
 {
     const char *s = b->df->syntax;
     if (s && !strstr(s, "docker/dockerfile"))
-        build_warn(b, "ignoring '# syntax=%s': only the built-in Dockerfile frontend is "
-                      "available", s);
+        build_warn(b,
+                   "ignoring '# syntax=%s': only the built-in Dockerfile frontend is "
+                   "available",
+                   s);
     if (b->df->check)
         build_warn(b, "'# check=%s' is not supported and was ignored", b->df->check);
     for (size_t i = 0; i < b->df->nwarnings; i++)
-        build_warn(b, "%s:%u: %s", b->df->name, b->df->warnings[i].line,
-                   b->df->warnings[i].msg);
+        build_warn(b, "%s:%u: %s", b->df->name, b->df->warnings[i].line, b->df->warnings[i].msg);
     return 0;
 }
 
@@ -481,14 +487,16 @@ int
 builder_build(struct store *st, const struct build_opts *o, struct build_result *res,
               struct ib_err **err)
 {
-    struct bctx b = { .st = st, .o = o, .ctxfd = -1 };
+    struct bctx b = {.st = st, .o = o, .ctxfd = -1};
     pthread_mutex_init(&b.lock, NULL);
     memset(res, 0, sizeof(*res));
-    const char *name = o->dockerfile && strcmp(o->dockerfile, "-") != 0 ? o->dockerfile
-                                                                        : "Dockerfile";
+    const char *name =
+        o->dockerfile && strcmp(o->dockerfile, "-") != 0 ? o->dockerfile : "Dockerfile";
     int rc = df_parse_buf(name, o->dockerfile_data, o->dockerfile_len, &b.df, err);
-    struct plan_opts po = { .build_args = o->build_args, .nbuild_args = o->nbuild_args,
-                            .target = o->target, .platform = o->platform };
+    struct plan_opts po = {.build_args = o->build_args,
+                           .nbuild_args = o->nbuild_args,
+                           .target = o->target,
+                           .platform = o->platform};
     if (rc == 0) {
         check_syntax(&b);
         rc = plan_new(b.df, &po, &b.plan, err);

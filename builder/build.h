@@ -28,14 +28,14 @@ struct mdcache;
 struct bstage {
     struct plan_stage *ps;
     struct store_image *img;
-    struct plan_vars args;  /* ARGs in scope (value NULL: declared without a value) */
-    struct digest key;      /* cache key of the last filesystem state */
-    char *label;            /* "build", "stage-1", or "" for a single-stage build */
-    size_t nsteps, cur;     /* progress: [label cur/nsteps] */
-    bool cmd_set;           /* CMD given in this stage (ENTRYPOINT keeps it) */
+    struct plan_vars args;    /* ARGs in scope (value NULL: declared without a value) */
+    struct digest key;        /* cache key of the last filesystem state */
+    char *label;              /* "build", "stage-1", or "" for a single-stage build */
+    size_t nsteps, cur;       /* progress: [label cur/nsteps] */
+    bool cmd_set;             /* CMD given in this stage (ENTRYPOINT keeps it) */
     struct df_file **onbuild; /* parsed triggers of the base image (kept for the AST) */
     size_t nonbuild;
-    int state;              /* 0 waiting, 1 building, 2 done, -1 failed */
+    int state; /* 0 waiting, 1 building, 2 done, -1 failed */
 };
 
 struct bctx {
@@ -44,14 +44,14 @@ struct bctx {
     struct df_file *df;
     struct plan *plan;
     struct bstage *stages;
-    int ctxfd;                 /* the context dir, or -1 */
-    char *ctxpath;             /* its real path, or NULL */
-    struct df_ignore *ignore;  /* .dockerignore, or NULL */
+    int ctxfd;                /* the context dir, or -1 */
+    char *ctxpath;            /* its real path, or NULL */
+    struct df_ignore *ignore; /* .dockerignore, or NULL */
     struct mdcache *md;
-    struct ib_strv used_args;  /* --build-arg names some ARG consumed */
+    struct ib_strv used_args; /* --build-arg names some ARG consumed */
     unsigned stepno;
     unsigned ncached;
-    pthread_mutex_t lock;      /* progress, stepno, used_args, md (parallel stages) */
+    pthread_mutex_t lock; /* progress, stepno, used_args, md (parallel stages) */
 };
 
 /* One executing step, for messages and progress. */
@@ -59,7 +59,7 @@ struct bstep {
     struct bctx *b;
     struct bstage *s;
     const struct df_instr *in;
-    unsigned no;       /* #N, 0 when the step is not shown */
+    unsigned no; /* #N, 0 when the step is not shown */
     double t0;
 };
 
@@ -100,16 +100,14 @@ void json_strv(struct ib_buf *b, char *const *v, size_t n);
 void go_quote_strv(struct ib_buf *b, char *const *v, size_t n);
 
 /* ---- run.c: RUN --------------------------------------------------------- */
-int dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in,
-                 struct ib_err **err);
+int dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err);
 /* Commit upper (moved into the store) as a layer on top of s->img with history msg, or
  * add an empty_layer history entry when upper is empty; removes upper either way. */
 int stage_commit_upper(struct bctx *b, struct bstage *s, const char *upper, const char *msg,
                        struct store_layer *out, bool *empty, struct ib_err **err);
 
 /* ---- copy.c: COPY, ADD, WORKDIR's mkdir --------------------------------- */
-int dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in,
-                  struct ib_err **err);
+int dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err);
 /* WORKDIR: create dir in a layer if missing. */
 int stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
                         const char *dir, struct ib_err **err);
@@ -139,8 +137,8 @@ void keyb_init(struct keyb *k, const struct digest *parent, const char *kind);
 void keyb_add(struct keyb *k, const char *name, const char *value);
 void keyb_final(struct keyb *k, struct digest *out);
 /* Look up a layer step; 1 hit (layer filled; empty true for an empty RUN), 0 miss. */
-int cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer,
-                 bool *empty, struct ib_err **err);
+int cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer, bool *empty,
+                 struct ib_err **err);
 int cache_record(struct bctx *b, const struct digest *key, const struct store_layer *layer,
                  bool empty, struct ib_err **err);
 /* --explain-cache: record of the step's inputs ("name value" lines); on a miss,

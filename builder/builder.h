@@ -119,7 +119,7 @@ enum build_event_kind {
 
 struct build_event {
     enum build_event_kind kind;
-    unsigned step;   /* #N, 1-based; 0 for build-wide events */
+    unsigned step; /* #N, 1-based; 0 for build-wide events */
     const char *text;
     size_t len;
     double seconds;                   /* STEP_DONE / STEP_CACHED: wall time of the step */
@@ -129,8 +129,8 @@ struct build_event {
 typedef void (*build_progress_fn)(void *ctx, const struct build_event *ev);
 
 struct build_opts {
-    const char *context_dir;   /* NULL: no context (Dockerfile from stdin with context "-") */
-    const char *dockerfile;    /* path (for messages and <Dockerfile>.dockerignore) or "-" */
+    const char *context_dir;     /* NULL: no context (Dockerfile from stdin with context "-") */
+    const char *dockerfile;      /* path (for messages and <Dockerfile>.dockerignore) or "-" */
     const char *dockerfile_data; /* its bytes */
     size_t dockerfile_len;
     char *const *tags; /* names for the image (none: it is listed untagged) */
@@ -146,7 +146,7 @@ struct build_opts {
     bool explain_cache;   /* report which input changed for every miss */
     enum sandbox_net net; /* RUN's network (RUN --network=... overrides) */
     struct sandbox_limits limits;
-    int max_parallel;     /* stages built at once; 0 = 2 */
+    int max_parallel; /* stages built at once; 0 = 2 */
     build_progress_fn progress;
     void *progress_ctx;
 };

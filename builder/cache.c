@@ -87,13 +87,23 @@ json_unquote(const char *s, struct ib_buf *out)
         }
         s++;
         switch (*s) {
-        case 'n': ib_buf_addc(out, '\n'); break;
-        case 't': ib_buf_addc(out, '\t'); break;
-        case 'r': ib_buf_addc(out, '\r'); break;
-        case 'b': ib_buf_addc(out, '\b'); break;
-        case 'f': ib_buf_addc(out, '\f'); break;
+        case 'n':
+            ib_buf_addc(out, '\n');
+            break;
+        case 't':
+            ib_buf_addc(out, '\t');
+            break;
+        case 'r':
+            ib_buf_addc(out, '\r');
+            break;
+        case 'b':
+            ib_buf_addc(out, '\b');
+            break;
+        case 'f':
+            ib_buf_addc(out, '\f');
+            break;
         case 'u': {
-            char h[5] = { 0 };
+            char h[5] = {0};
             memcpy(h, s + 1, 4);
             if (strlen(h) != 4)
                 return -1;
@@ -108,8 +118,11 @@ json_unquote(const char *s, struct ib_buf *out)
             put_utf8(out, c);
             break;
         }
-        case '\0': return -1;
-        default: ib_buf_addc(out, *s); break;
+        case '\0':
+            return -1;
+        default:
+            ib_buf_addc(out, *s);
+            break;
         }
     }
     return *s == '"' ? 0 : -1;
@@ -126,8 +139,8 @@ get_text(struct store *st, const char *key, struct ib_buf *out)
 }
 
 static int
-put_text(struct bctx *b, const char *key, const char *text, const char *const *roots,
-         size_t nroots, struct ib_err **err)
+put_text(struct bctx *b, const char *key, const char *text, const char *const *roots, size_t nroots,
+         struct ib_err **err)
 {
     AUTO_BUF struct ib_buf v = IB_BUF_INIT;
     json_str(&v, text);
@@ -166,15 +179,15 @@ cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer
 }
 
 int
-cache_record(struct bctx *b, const struct digest *key, const struct store_layer *layer,
-             bool empty, struct ib_err **err)
+cache_record(struct bctx *b, const struct digest *key, const struct store_layer *layer, bool empty,
+             struct ib_err **err)
 {
     AUTO_FREE char *name = ib_xasprintf("step:%s", digest_hex(key));
     if (empty)
         return put_text(b, name, "E", NULL, 0, err);
     AUTO_FREE char *t = ib_xasprintf("L %s %s %llu %s", layer->diff_id.s, layer->digest.s,
                                      (unsigned long long)layer->size, layer->chain_id.s);
-    const char *roots[] = { layer->digest.s, layer->chain_id.s };
+    const char *roots[] = {layer->digest.s, layer->chain_id.s};
     return put_text(b, name, t, roots, 2, err);
 }
 
@@ -225,8 +238,8 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
     keyb_init(&k, NULL, "explain");
     keyb_add(&k, "context", b->ctxpath ? b->ctxpath : "-");
     keyb_add(&k, "dockerfile", b->df->name);
-    AUTO_FREE char *pos = ib_xasprintf("%zu:%u:%d", sp->s->ps->index, sp->in->start_line,
-                                       (int)sp->in->kind);
+    AUTO_FREE char *pos =
+        ib_xasprintf("%zu:%u:%d", sp->s->ps->index, sp->in->start_line, (int)sp->in->kind);
     keyb_add(&k, "pos", pos);
     struct digest id;
     keyb_final(&k, &id);

@@ -83,8 +83,8 @@ visit(void *ctx, const char *rel, const struct stat *st, struct ib_err **err)
         c->topdst = ib_xasprintf("%s/%s", j->dest, j->parents ? rel : base);
     else
         c->topdst = ib_xstrdup(j->dest);
-    bool archive = j->add && j->srcfd == j->b->ctxfd && S_ISREG(st->st_mode) &&
-                   copy_is_archive(j->srcfd, rel);
+    bool archive =
+        j->add && j->srcfd == j->b->ctxfd && S_ISREG(st->st_mode) && copy_is_archive(j->srcfd, rel);
     add_ent(j, rel, archive ? j->dest : c->topdst, st, archive ? COPY_ENT_ARCHIVE : COPY_ENT_TOP);
     return 0;
 }
@@ -100,11 +100,11 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
 {
     AUTO_FREE char *tmp = ib_xasprintf("/%s", src);
     AUTO_FREE char *clean = df_path_clean(tmp);
-    struct collect c = { .j = j };
+    struct collect c = {.j = j};
     struct context_filter layers[3];
     size_t nl = 0;
     if (j->srcfd == j->b->ctxfd && j->b->ignore)
-        layers[nl++] = (struct context_filter){ .exclude = j->b->ignore };
+        layers[nl++] = (struct context_filter){.exclude = j->b->ignore};
     IB_AUTO(df_ignore_free) struct df_ignore *exc = NULL;
     if (j->excludes.n) {
         /* --exclude patterns are relative to the source being copied */
@@ -118,7 +118,7 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
         }
         if (df_ignore_new(pats.v, pats.n, &exc, err) < 0)
             return -1;
-        layers[nl++] = (struct context_filter){ .exclude = exc };
+        layers[nl++] = (struct context_filter){.exclude = exc};
     }
     IB_AUTO(df_ignore_free) struct df_ignore *inc = NULL;
     if (strcmp(clean, "/") == 0) {
@@ -134,7 +134,7 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
         if (df_ignore_new((char *const *)&pat, 1, &inc, err) < 0)
             return ib_err_prefix(err, "source '%s'", src);
         c.inc = inc;
-        layers[nl++] = (struct context_filter){ .include = inc };
+        layers[nl++] = (struct context_filter){.include = inc};
     }
     size_t before = j->n;
     int rc = context_walk(j->srcfd, layers, nl, visit, &c, err);
@@ -144,10 +144,11 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
         return -1;
     if (c.matches == 0 || (j->n == before && strcmp(clean, "/") != 0)) {
         if (has_glob(src))
-            return ib_fail(err, IB_E_BUILD, "no source files were specified: '%s' matches "
-                                             "nothing", src);
-        return ib_fail(err, IB_E_BUILD,
-                       "'%s' not found%s", src,
+            return ib_fail(err, IB_E_BUILD,
+                           "no source files were specified: '%s' matches "
+                           "nothing",
+                           src);
+        return ib_fail(err, IB_E_BUILD, "'%s' not found%s", src,
                        j->srcfd == j->b->ctxfd ? " in the build context or excluded by "
                                                  ".dockerignore"
                                                : "");
@@ -202,15 +203,25 @@ copy_chmod(const char *spec, mode_t mode, bool isdir, mode_t *out)
             mode_t bits = 0;
             for (; *p && strchr("rwxXst", *p); p++) {
                 switch (*p) {
-                case 'r': bits |= 0444; break;
-                case 'w': bits |= 0222; break;
-                case 'x': bits |= 0111; break;
+                case 'r':
+                    bits |= 0444;
+                    break;
+                case 'w':
+                    bits |= 0222;
+                    break;
+                case 'x':
+                    bits |= 0111;
+                    break;
                 case 'X':
                     if (isdir || (mode & 0111))
                         bits |= 0111;
                     break;
-                case 's': bits |= 06000; break;
-                case 't': bits |= 01000; break;
+                case 's':
+                    bits |= 06000;
+                    break;
+                case 't':
+                    bits |= 01000;
+                    break;
                 }
             }
             bits &= who;
@@ -283,13 +294,11 @@ copy_resolve_chown(struct copyjob *j, const char *spec, struct ib_err **err)
         rootfs_read(fd, "etc/group", &group);
     }
     if (!numeric(u, &uid) && !lookup_id(passwd.s, u, &uid))
-        return ib_fail(err, IB_E_BUILD, "unable to find user '%s' in the image's /etc/passwd",
-                       u);
+        return ib_fail(err, IB_E_BUILD, "unable to find user '%s' in the image's /etc/passwd", u);
     if (!g)
         gid = uid; /* docker: a user without a group uses the same number as gid */
     else if (!numeric(g, &gid) && !lookup_id(group.s, g, &gid))
-        return ib_fail(err, IB_E_BUILD, "unable to find group '%s' in the image's /etc/group",
-                       g);
+        return ib_fail(err, IB_E_BUILD, "unable to find group '%s' in the image's /etc/group", g);
     j->chown = true;
     j->uid = (uid_t)uid;
     j->gid = (gid_t)gid;
@@ -308,7 +317,10 @@ copy_is_archive(int dirfd, const char *rel)
         return false;
     if ((m[0] == 0x1f && m[1] == 0x8b) || (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f) ||
         (m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') ||
-        (n >= 6 && memcmp(m, "\xfd" "7zXZ\0", 6) == 0))
+        (n >= 6 && memcmp(m,
+                          "\xfd"
+                          "7zXZ\0",
+                          6) == 0))
         return true;
     return n >= 262 && memcmp(m + 257, "ustar", 5) == 0;
 }

@@ -16,8 +16,8 @@ enum copy_ent_kind {
 };
 
 struct copy_ent {
-    char *src;  /* relative to the source root ("" = the root) */
-    char *dst;  /* relative to the image root, clean ("" = /) */
+    char *src; /* relative to the source root ("" = the root) */
+    char *dst; /* relative to the image root, clean ("" = /) */
     struct stat st;
     int kind;
     char *data; /* heredoc contents */
@@ -28,10 +28,10 @@ struct copyjob {
     struct bstage *s;
     const struct df_instr *in;
     bool add;
-    int srcfd;   /* the source root: the context, or another stage's rootfs */
-    int rootfd;  /* the stage's own rootfs (destination side), -1 with --link */
-    int upfd;    /* the upper dir being filled */
-    char *dest;  /* absolute */
+    int srcfd;  /* the source root: the context, or another stage's rootfs */
+    int rootfd; /* the stage's own rootfs (destination side), -1 with --link */
+    int upfd;   /* the upper dir being filled */
+    char *dest; /* absolute */
     bool dest_dir;
     bool chown;
     uid_t uid;

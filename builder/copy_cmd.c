@@ -136,12 +136,13 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
     for (size_t i = 0; i < in->nflags; i++) {
         const char *f = in->flags[i] + 2;
         size_t n = strcspn(f, "=");
-        static const char *const ok[] = { "from", "chown", "chmod", "link", "parents",
-                                          "exclude", "checksum", "keep-git-dir", NULL };
+        static const char *const ok[] = {"from",    "chown",    "chmod",        "link", "parents",
+                                         "exclude", "checksum", "keep-git-dir", NULL};
         bool known = false;
         for (size_t k = 0; ok[k] && !known; k++)
             known = strlen(ok[k]) == n && strncmp(ok[k], f, n) == 0;
-        if (!known || (!j->add && (strncmp(f, "checksum", n) == 0 || strncmp(f, "keep-git-dir", n) == 0)))
+        if (!known ||
+            (!j->add && (strncmp(f, "checksum", n) == 0 || strncmp(f, "keep-git-dir", n) == 0)))
             return build_fail_at(b, in, IB_E_PARSE, err, "unknown flag for %s: --%.*s", name,
                                  (int)n, f);
         if (strncmp(f, "exclude=", 8) == 0) {
@@ -153,8 +154,7 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
         }
     }
     if (in->nargs < 2)
-        return build_fail_at(b, in, IB_E_PARSE, err, "%s requires at least two arguments",
-                             name);
+        return build_fail_at(b, in, IB_E_PARSE, err, "%s requires at least two arguments", name);
     const char *v;
     j->parents = (v = instr_flag(in, "parents")) && strcmp(v, "false") != 0;
     j->link = (v = instr_flag(in, "link")) && strcmp(v, "false") != 0;
@@ -165,8 +165,9 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
         j->chmod = ib_xstrdup(v);
     }
     if ((v = instr_flag(in, "checksum")))
-        return build_fail_at(b, in, IB_E_BUILD, err, "ADD --checksum applies to URLs, which "
-                                                     "are not supported yet");
+        return build_fail_at(b, in, IB_E_BUILD, err,
+                             "ADD --checksum applies to URLs, which "
+                             "are not supported yet");
     ib_buf_addf(inputs, "flags parents=%d link=%d chmod=%s\n", j->parents, j->link,
                 j->chmod ? j->chmod : "");
     ib_buf_adds(msg, name);
@@ -187,8 +188,7 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
     size_t dl = strlen(d);
     j->dest_dir = (dl && d[dl - 1] == '/') || strcmp(d, ".") == 0 ||
                   (dl >= 2 && strcmp(d + dl - 2, "/.") == 0);
-    AUTO_FREE char *abs = d[0] == '/' ? ib_xstrdup(d)
-                                      : ib_xasprintf("%s/%s", stage_workdir(s), d);
+    AUTO_FREE char *abs = d[0] == '/' ? ib_xstrdup(d) : ib_xasprintf("%s/%s", stage_workdir(s), d);
     char *clean = df_path_clean(abs);
     free(j->dest);
     j->dest = clean;
@@ -213,15 +213,15 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
         const char *src = j->srcs.v[i];
         const struct df_heredoc *h = heredoc_named(in, src);
         if (h) {
-            struct copy_ent e = { .kind = COPY_ENT_HEREDOC };
+            struct copy_ent e = {.kind = COPY_ENT_HEREDOC};
             AUTO_BUF struct ib_buf data = IB_BUF_INIT;
             if (h->expand)
                 expand_heredoc(j->s, h->content, &data);
             else
                 ib_buf_adds(&data, h->content);
             e.data = ib_buf_detach(&data, NULL);
-            e.dst = j->dest_dir ? ib_xasprintf("%s/%s", j->dest + 1, h->name)
-                                : ib_xstrdup(j->dest + 1);
+            e.dst =
+                j->dest_dir ? ib_xasprintf("%s/%s", j->dest + 1, h->name) : ib_xstrdup(j->dest + 1);
             e.st.st_mode = S_IFREG | 0644;
             clock_gettime(CLOCK_REALTIME, &e.st.st_mtim);
             IB_GROW(j->ents, j->n + 1, j->cap);
@@ -233,18 +233,17 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
                                  "%s from a URL ('%s') is not supported yet",
                                  j->add ? "ADD" : "COPY", src);
         if (j->srcfd < 0)
-            return build_fail_at(b, in, IB_E_BUILD, err,
-                                 "%s '%s': there is no build context", j->add ? "ADD" : "COPY",
-                                 src);
+            return build_fail_at(b, in, IB_E_BUILD, err, "%s '%s': there is no build context",
+                                 j->add ? "ADD" : "COPY", src);
         AUTO_FREE char *tmp = ib_xasprintf("/%s", src);
         AUTO_FREE char *cl = df_path_clean(src);
         if (strcmp(cl, "..") == 0 || strncmp(cl, "../", 3) == 0)
-            return build_fail_at(b, in, IB_E_BUILD, err,
-                                 "source '%s' is outside the build context", src);
+            return build_fail_at(b, in, IB_E_BUILD, err, "source '%s' is outside the build context",
+                                 src);
         if (copy_collect(j, src, err) < 0) {
             AUTO_ERR struct ib_err *e = ib_steal(err);
-            return build_fail_at(b, in, e->kind, err, "%s failed: %s",
-                                 j->add ? "ADD" : "COPY", e->msg);
+            return build_fail_at(b, in, e->kind, err, "%s failed: %s", j->add ? "ADD" : "COPY",
+                                 e->msg);
         }
     }
     return source_inputs(j, !instr_flag(in, "from"), inputs, err);
@@ -287,8 +286,13 @@ run_copy(struct copyjob *j, const char *msg, const struct digest *key, struct ib
 int
 dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err)
 {
-    struct copyjob j = { .b = b, .s = s, .in = in, .add = in->kind == DF_ADD, .srcfd = b->ctxfd,
-                         .rootfd = -1, .upfd = -1 };
+    struct copyjob j = {.b = b,
+                        .s = s,
+                        .in = in,
+                        .add = in->kind == DF_ADD,
+                        .srcfd = b->ctxfd,
+                        .rootfd = -1,
+                        .upfd = -1};
     AUTO_BUF struct ib_buf inputs = IB_BUF_INIT;
     AUTO_BUF struct ib_buf msg = IB_BUF_INIT;
     ib_buf_addf(&inputs, "parent %s\n", s->key.s);
@@ -306,7 +310,7 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
             rc = build_fail_at(b, in, IB_E_BUILD, err, "%s", e->msg);
         }
     }
-    struct bstep sp = { .b = b, .s = s, .in = in };
+    struct bstep sp = {.b = b, .s = s, .in = in};
     if (rc == 0) {
         build_step_start(&sp, in->original);
         rc = collect_all(&j, &inputs, err);
@@ -347,7 +351,7 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
                     struct ib_err **err)
 {
     AUTO_FREE char *msg = ib_xasprintf("WORKDIR %s", dir);
-    struct bstep sp = { .b = b, .s = s, .in = in };
+    struct bstep sp = {.b = b, .s = s, .in = in};
     build_step_start(&sp, in->original);
     const char *user = store_image_config_str(s->img, "User");
     struct keyb k;
@@ -368,7 +372,7 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
         build_step_done(&sp, true, NULL);
         return 0;
     }
-    struct copyjob j = { .b = b, .s = s, .in = in, .srcfd = -1, .rootfd = -1, .upfd = -1 };
+    struct copyjob j = {.b = b, .s = s, .in = in, .srcfd = -1, .rootfd = -1, .upfd = -1};
     int rc = rootfs_open(b->st, s->img, &j.rootfd, err);
     AUTO_FREE char *real = rc == 0 ? rootfs_resolve(j.rootfd, dir, true) : NULL;
     struct stat st;
@@ -383,7 +387,7 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
         pthread_mutex_unlock(&b->lock);
         if (rc == 0) {
             j.upfd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            struct copy_ent e = { .dst = real, .kind = COPY_ENT_CHILD };
+            struct copy_ent e = {.dst = real, .kind = COPY_ENT_CHILD};
             e.st.st_mode = S_IFDIR | 0755;
             e.st.st_uid = j.chown ? j.uid : 0;
             e.st.st_gid = j.chown ? j.gid : 0;

@@ -139,7 +139,7 @@ put_meta_fd(struct writer *w, int fd, const char *path, const struct stat *st, b
         return ib_fail(err, IB_E_PARSE, "invalid --chmod '%s'", w->j->chmod);
     if (fchown(fd, u, g) < 0 || fchmod(fd, mode & 07777) < 0)
         return ib_fail_errno(err, "set owner and mode of '/%s'", path);
-    struct timespec t[2] = { st->st_mtim, st->st_mtim };
+    struct timespec t[2] = {st->st_mtim, st->st_mtim};
     if (!isdir && futimens(fd, t) < 0)
         return ib_fail_errno(err, "set times of '/%s'", path);
     return 0;
@@ -168,8 +168,8 @@ write_one(struct writer *w, const struct copy_ent *e, const char *real, bool kee
         if (fd < 0)
             return ib_fail_errno(err, "open '/%s'", real);
         if (exists && e->kind == COPY_ENT_TOP) {
-            if (r == 0 && (fchown(fd, old.st_uid, old.st_gid) < 0 ||
-                           fchmod(fd, old.st_mode & 07777) < 0))
+            if (r == 0 &&
+                (fchown(fd, old.st_uid, old.st_gid) < 0 || fchmod(fd, old.st_mode & 07777) < 0))
                 return ib_fail_errno(err, "set owner of '/%s'", real);
             if (r == 0)
                 note_time(w, real, old.st_mtim);
@@ -189,8 +189,8 @@ write_one(struct writer *w, const struct copy_ent *e, const char *real, bool kee
             if (in < 0)
                 return ib_fail_errno(err, "open source '%s'", e->src);
         }
-        AUTO_FD int out = openat(j->upfd, real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                                    O_CLOEXEC, 0600);
+        AUTO_FD int out =
+            openat(j->upfd, real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (out < 0)
             return ib_fail_errno(err, "create '/%s'", real);
         if (e->kind == COPY_ENT_HEREDOC) {
@@ -217,7 +217,7 @@ write_one(struct writer *w, const struct copy_ent *e, const char *real, bool kee
     } else if (mknodat(j->upfd, real, st->st_mode, st->st_rdev) < 0) {
         return ib_fail_errno(err, "create '/%s'", real);
     }
-    struct timespec t[2] = { st->st_mtim, st->st_mtim };
+    struct timespec t[2] = {st->st_mtim, st->st_mtim};
     if (fchownat(j->upfd, real, u, g, AT_SYMLINK_NOFOLLOW) < 0 ||
         utimensat(j->upfd, real, t, AT_SYMLINK_NOFOLLOW) < 0)
         return ib_fail_errno(err, "set owner of '/%s'", real);
@@ -250,8 +250,7 @@ real_path(struct writer *w, const struct copy_ent *e)
     return r;
 }
 
-static int
-write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err);
+static int write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err);
 
 static int
 write_all(struct writer *w, struct ib_err **err)
@@ -323,10 +322,10 @@ write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err)
         struct copyjob sub = *j;
         sub.ents = NULL;
         sub.n = sub.cap = 0;
-        struct tree_collect c = { .j = &sub, .dst = e->dst };
+        struct tree_collect c = {.j = &sub, .dst = e->dst};
         rc = context_walk(tfd, NULL, 0, tree_visit, &c, err);
-        struct writer sw = { .j = &sub, .srcfd = tfd };
-        struct copy_ent top = { .src = (char *)"", .dst = e->dst, .kind = COPY_ENT_TOP };
+        struct writer sw = {.j = &sub, .srcfd = tfd};
+        struct copy_ent top = {.src = (char *)"", .dst = e->dst, .kind = COPY_ENT_TOP};
         top.st.st_mode = S_IFDIR | 0755;
         AUTO_FREE char *treal = rc == 0 ? real_path(&sw, &top) : NULL;
         if (rc == 0)
@@ -354,10 +353,10 @@ write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err)
 int
 copy_write(struct copyjob *j, struct ib_err **err)
 {
-    struct writer w = { .j = j, .srcfd = j->srcfd };
+    struct writer w = {.j = j, .srcfd = j->srcfd};
     int rc = write_all(&w, err);
     for (size_t i = w.ndt; i-- > 0;) {
-        struct timespec t[2] = { w.dt[i].t, w.dt[i].t };
+        struct timespec t[2] = {w.dt[i].t, w.dt[i].t};
         if (rc == 0)
             utimensat(j->upfd, w.dt[i].path, t, AT_SYMLINK_NOFOLLOW);
         free(w.dt[i].path);
@@ -377,16 +376,16 @@ copy_tree_to_dir(int srcfd, const char *dir, struct ib_err **err)
     AUTO_FD int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return ib_fail_errno(err, "open '%s'", dir);
-    struct bctx b = { .ctxfd = -1 };
-    struct copyjob j = { .b = &b, .srcfd = -1, .rootfd = -1, .upfd = dfd, .keep_owner = true };
-    struct tree_collect c = { .j = &j, .dst = "" };
+    struct bctx b = {.ctxfd = -1};
+    struct copyjob j = {.b = &b, .srcfd = -1, .rootfd = -1, .upfd = dfd, .keep_owner = true};
+    struct tree_collect c = {.j = &j, .dst = ""};
     int rc = context_walk(srcfd, NULL, 0, tree_visit, &c, err);
     if (rc == 0) {
-        struct writer w = { .j = &j, .srcfd = srcfd };
+        struct writer w = {.j = &j, .srcfd = srcfd};
         for (size_t i = 0; rc == 0 && i < j.n; i++)
             rc = write_one(&w, &j.ents[i], j.ents[i].dst, true, err);
         for (size_t i = w.ndt; i-- > 0;) {
-            struct timespec t[2] = { w.dt[i].t, w.dt[i].t };
+            struct timespec t[2] = {w.dt[i].t, w.dt[i].t};
             if (rc == 0)
                 utimensat(dfd, w.dt[i].path, t, AT_SYMLINK_NOFOLLOW);
             free(w.dt[i].path);

@@ -99,9 +99,9 @@ int
 stage_expand(struct bctx *b, struct bstage *s, const struct df_instr *in, const char *word,
              char **out, struct ib_err **err)
 {
-    struct lookup_ctx l = { .s = s };
+    struct lookup_ctx l = {.s = s};
     env_load(s, &l.env);
-    struct df_expander x = { .lookup = stage_lookup, .ctx = &l, .escape = b->df->escape };
+    struct df_expander x = {.lookup = stage_lookup, .ctx = &l, .escape = b->df->escape};
     AUTO_ERR struct ib_err *e = NULL;
     int rc = df_expand_word(&x, word, out, &e);
     ib_strv_release(&l.env);
@@ -114,9 +114,9 @@ static int
 expand_words(struct bctx *b, struct bstage *s, const struct df_instr *in, const char *text,
              struct ib_strv *out, struct ib_err **err)
 {
-    struct lookup_ctx l = { .s = s };
+    struct lookup_ctx l = {.s = s};
     env_load(s, &l.env);
-    struct df_expander x = { .lookup = stage_lookup, .ctx = &l, .escape = b->df->escape };
+    struct df_expander x = {.lookup = stage_lookup, .ctx = &l, .escape = b->df->escape};
     AUTO_ERR struct ib_err *e = NULL;
     int rc = df_expand_words(&x, text, out, &e);
     ib_strv_release(&l.env);
@@ -128,10 +128,9 @@ expand_words(struct bctx *b, struct bstage *s, const struct df_instr *in, const 
 void
 stage_run_env(struct bctx *b, struct bstage *s, struct ib_strv *env)
 {
-    static const char *const proxies[] = { "HTTP_PROXY", "http_proxy", "HTTPS_PROXY",
-                                           "https_proxy", "FTP_PROXY", "ftp_proxy",
-                                           "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
-                                           NULL };
+    static const char *const proxies[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                          "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                          "ALL_PROXY",  "all_proxy",  NULL};
     env_load(s, env);
     size_t nenv = env->n;
     for (size_t i = 0; i < s->args.n; i++)
@@ -357,8 +356,8 @@ parse_duration(const char *s, int64_t *ns)
     static const struct {
         const char *u;
         double mul;
-    } units[] = { { "ns", 1 },   { "us", 1e3 }, { "µs", 1e3 }, { "ms", 1e6 },
-                  { "s", 1e9 },  { "m", 60e9 }, { "h", 3600e9 } };
+    } units[] = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},  {"ms", 1e6},
+                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
     double total = 0;
     if (strcmp(s, "0") == 0) {
         *ns = 0;
@@ -393,9 +392,9 @@ parse_duration(const char *s, int64_t *ns)
 static int
 do_healthcheck(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err)
 {
-    static const char *const allowed[] = { "interval", "timeout", "start-period",
-                                           "start-interval", "retries", NULL };
-    static const char *const keys[] = { "Interval", "Timeout", "StartPeriod", "StartInterval" };
+    static const char *const allowed[] = {"interval",       "timeout", "start-period",
+                                          "start-interval", "retries", NULL};
+    static const char *const keys[] = {"Interval", "Timeout", "StartPeriod", "StartInterval"};
     if (check_flags(b, in, allowed, err) < 0)
         return -1;
     AUTO_BUF struct ib_buf j = IB_BUF_INIT;
@@ -418,7 +417,7 @@ do_healthcheck(struct bctx *b, struct bstage *s, const struct df_instr *in, stru
         json_strv(&j, test.v, test.n);
         ib_buf_adds(&msg, "HEALTHCHECK &{");
         go_quote_strv(&msg, test.v, test.n);
-        const char *names[] = { "interval", "timeout", "start-period", "start-interval" };
+        const char *names[] = {"interval", "timeout", "start-period", "start-interval"};
         for (size_t i = 0; i < 4; i++) {
             const char *v = instr_flag(in, names[i]);
             int64_t ns = 0;
@@ -559,8 +558,8 @@ do_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in, struct i
     AUTO_FREE char *v = NULL;
     if (stage_expand(b, s, in, in->args[0], &v, err) < 0)
         return -1;
-    AUTO_FREE char *joined = v[0] == '/' ? ib_xstrdup(v)
-                                         : ib_xasprintf("%s/%s", stage_workdir(s), v);
+    AUTO_FREE char *joined =
+        v[0] == '/' ? ib_xstrdup(v) : ib_xasprintf("%s/%s", stage_workdir(s), v);
     AUTO_FREE char *dir = clean_abs(joined);
     if (set_string(s, "WorkingDir", dir, err) < 0)
         return -1;
@@ -590,7 +589,7 @@ do_onbuild(struct bctx *b, struct bstage *s, const struct df_instr *in, struct i
 int
 dispatch_instr(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err)
 {
-    static const char *const no_flags[] = { NULL };
+    static const char *const no_flags[] = {NULL};
     switch (in->kind) {
     case DF_RUN:
         return dispatch_run(b, s, in, err);
@@ -617,8 +616,7 @@ dispatch_instr(struct bctx *b, struct bstage *s, const struct df_instr *in, stru
     case DF_USER:
         return check_flags(b, in, no_flags, err) < 0 ? -1 : do_simple(b, s, in, "User", err);
     case DF_STOPSIGNAL:
-        return check_flags(b, in, no_flags, err) < 0 ? -1
-                                                     : do_simple(b, s, in, "StopSignal", err);
+        return check_flags(b, in, no_flags, err) < 0 ? -1 : do_simple(b, s, in, "StopSignal", err);
     case DF_WORKDIR:
         return check_flags(b, in, no_flags, err) < 0 ? -1 : do_workdir(b, s, in, err);
     case DF_MAINTAINER: {

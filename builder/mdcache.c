@@ -79,10 +79,9 @@ mdcache_load(struct bctx *b, struct ib_err **err)
         char hex[65];
         unsigned long long size, mt, ct, ino;
         int off = 0;
-        if (sscanf(l, "%64s %llu %llu %llu %llu %n", hex, &size, &mt, &ct, &ino, &off) != 5 ||
-            !off)
+        if (sscanf(l, "%64s %llu %llu %llu %llu %n", hex, &size, &mt, &ct, &ino, &off) != 5 || !off)
             continue;
-        struct mdent ent = { .size = size, .mtime = mt, .ctime = ct, .ino = ino };
+        struct mdent ent = {.size = size, .mtime = mt, .ctime = ct, .ino = ino};
         AUTO_FREE char *ds = ib_xasprintf("sha256:%s", hex);
         if (digest_parse(ds, &ent.d, NULL) < 0)
             continue;
@@ -190,14 +189,16 @@ mdcache_digest(struct bctx *b, int dirfd, const char *relpath, const struct stat
                struct digest *out, struct ib_err **err)
 {
     struct mdcache *m = b->md;
-    struct mdent want = { .path = (char *)relpath, .size = (uint64_t)st->st_size,
-                          .mtime = ns_of(&st->st_mtim), .ctime = ns_of(&st->st_ctim),
-                          .ino = (uint64_t)st->st_ino };
+    struct mdent want = {.path = (char *)relpath,
+                         .size = (uint64_t)st->st_size,
+                         .mtime = ns_of(&st->st_mtim),
+                         .ctime = ns_of(&st->st_ctim),
+                         .ino = (uint64_t)st->st_ino};
     if (!m || dirfd != b->ctxfd)
         return hash_file(dirfd, relpath, out, err);
     pthread_mutex_lock(&b->lock);
-    const struct mdent *e = m->nold ? bsearch(&want, m->old, m->nold, sizeof(*m->old), cmp_ent)
-                                    : NULL;
+    const struct mdent *e =
+        m->nold ? bsearch(&want, m->old, m->nold, sizeof(*m->old), cmp_ent) : NULL;
     bool hit = e && e->size == want.size && e->mtime == want.mtime && e->ctime == want.ctime &&
                e->ino == want.ino;
     if (hit)

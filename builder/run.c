@@ -305,8 +305,8 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
         cfg.user = NULL;
     cfg.net = net;
     cfg.limits = b->o->limits;
-    struct capture cap = { .b = b, .step = sp->no, .fd = -1, .tail = IB_BUF_INIT,
-                           .line = IB_BUF_INIT };
+    struct capture cap = {
+        .b = b, .step = sp->no, .fd = -1, .tail = IB_BUF_INIT, .line = IB_BUF_INIT};
     struct sandbox_result res;
     rc = run_sandbox(sp, &cfg, &cap, &res, err);
     ib_rm_rf_at(AT_FDCWD, work, NULL);
@@ -356,8 +356,8 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
             continue;
         size_t n = strcspn(f, "=");
         if (strncmp(f, "--mount", n) == 0 || strncmp(f, "--security", n) == 0)
-            return build_fail_at(b, in, IB_E_BUILD, err, "RUN %.*s is not supported yet",
-                                 (int)n, f);
+            return build_fail_at(b, in, IB_E_BUILD, err, "RUN %.*s is not supported yet", (int)n,
+                                 f);
         return build_fail_at(b, in, IB_E_PARSE, err, "unknown flag: %.*s", (int)n, f);
     }
     enum sandbox_net net;
@@ -392,12 +392,12 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     keyb_add(&k, "user", user ? user : "");
     keyb_add(&k, "workdir", stage_workdir(s));
     keyb_add(&k, "network", net == SANDBOX_NET_NONE ? "none" : "host");
-    ib_buf_addf(&inputs, "user %s\nworkdir %s\nnetwork %s\n", user ? user : "",
-                stage_workdir(s), net == SANDBOX_NET_NONE ? "none" : "host");
+    ib_buf_addf(&inputs, "user %s\nworkdir %s\nnetwork %s\n", user ? user : "", stage_workdir(s),
+                net == SANDBOX_NET_NONE ? "none" : "host");
     struct digest key;
     keyb_final(&k, &key);
 
-    struct bstep sp = { .b = b, .s = s, .in = in };
+    struct bstep sp = {.b = b, .s = s, .in = in};
     build_step_start(&sp, in->original);
     struct store_layer l;
     bool empty = false;

@@ -72,8 +72,7 @@ static int
 parse_output(const char *s, struct output *o, struct ib_err **err)
 {
     AUTO_FREE char *copy = ib_xstrdup(s);
-    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv;
-         kv = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         if (strncmp(kv, "type=", 5) == 0) {
             free(o->type);
             o->type = ib_xstrdup(kv + 5);
@@ -106,7 +105,7 @@ write_output(struct store *st, const struct output *o, const char *id, const cha
         return ib_fail_errno(err, "open '%s'", o->dest);
     if (strcmp(o->type, "tar") == 0)
         return builder_export_rootfs(st, id, NULL, fd, err);
-    const char *refs[] = { ref ? ref : id };
+    const char *refs[] = {ref ? ref : id};
     bool oci = strcmp(o->type, "oci") == 0;
     return store_save(st, refs, 1, oci ? STORE_ARCHIVE_OCI : STORE_ARCHIVE_DOCKER,
                       STORE_COMPRESS_GZIP, fd, err);
@@ -175,7 +174,9 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
     opterr = 0;
     while ((ch = getopt_long(argc, argv, "f:t:qh", opts, NULL)) != -1) {
         switch (ch) {
-        case 'f': c->file = optarg; break;
+        case 'f':
+            c->file = optarg;
+            break;
         case 't': {
             struct ref r;
             if (ref_parse(optarg, &r, err) < 0)
@@ -184,11 +185,21 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             ib_strv_push(&c->tags, optarg);
             break;
         }
-        case OPT_BUILD_ARG: ib_strv_push(&c->args, optarg); break;
-        case OPT_TARGET: c->o.target = optarg; break;
-        case OPT_NO_CACHE: c->o.no_cache = true; break;
-        case OPT_PULL: c->o.pull = true; break;
-        case OPT_PLATFORM: c->o.platform = optarg; break;
+        case OPT_BUILD_ARG:
+            ib_strv_push(&c->args, optarg);
+            break;
+        case OPT_TARGET:
+            c->o.target = optarg;
+            break;
+        case OPT_NO_CACHE:
+            c->o.no_cache = true;
+            break;
+        case OPT_PULL:
+            c->o.pull = true;
+            break;
+        case OPT_PLATFORM:
+            c->o.platform = optarg;
+            break;
         case OPT_LABEL:
             if (!strchr(optarg, '=') || optarg[0] == '=')
                 return cli_usage(err, "build", "--label needs K=V, got '%s'", optarg);
@@ -223,18 +234,29 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             if (parse_output(optarg, &c->out, err) < 0)
                 return -1;
             break;
-        case OPT_IIDFILE: c->iidfile = optarg; break;
-        case 'q': c->quiet = true; break;
-        case OPT_PROGRESS: c->progress = optarg; break;
-        case OPT_EXPLAIN: c->o.explain_cache = true; break;
-        case 'h': fputs(build_usage, stdout); return 1;
+        case OPT_IIDFILE:
+            c->iidfile = optarg;
+            break;
+        case 'q':
+            c->quiet = true;
+            break;
+        case OPT_PROGRESS:
+            c->progress = optarg;
+            break;
+        case OPT_EXPLAIN:
+            c->o.explain_cache = true;
+            break;
+        case 'h':
+            fputs(build_usage, stdout);
+            return 1;
         default:
             return cli_usage(err, "build", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind + 1 != argc)
-        return cli_usage(err, "build", optind >= argc ? "no build context given (e.g. '.')"
-                                                     : "one build context only");
+        return cli_usage(err, "build",
+                         optind >= argc ? "no build context given (e.g. '.')"
+                                        : "one build context only");
     return 0;
 }
 
@@ -269,7 +291,7 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_get(st, res.id, &img, err) < 0)
         return -1;
-    struct build_event ev = { .kind = BUILD_EV_INFO };
+    struct build_event ev = {.kind = BUILD_EV_INFO};
     AUTO_BUF struct ib_buf m = IB_BUF_INIT;
     ib_buf_addf(&m, "writing image %s done (%u steps, %u cached)", res.id, res.steps, res.cached);
     ev.text = m.s;
@@ -298,12 +320,12 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
 int
 cmd_build(int argc, char **argv, struct ib_err **err)
 {
-    struct build_cli c = { .tags = IB_STRV_INIT, .args = IB_STRV_INIT, .labels = IB_STRV_INIT };
+    struct build_cli c = {.tags = IB_STRV_INIT, .args = IB_STRV_INIT, .labels = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
-        rc = cli_usage(err, "build", "--progress is auto, tty, plain or json, not '%s'",
-                       c.progress);
+        rc =
+            cli_usage(err, "build", "--progress is auto, tty, plain or json, not '%s'", c.progress);
     else if (rc == 0) {
         rc = build_main(&c, argv[optind], &pr, err);
         progress_release(&pr);

@@ -36,14 +36,22 @@ static const char *
 kind_name(enum build_event_kind k)
 {
     switch (k) {
-    case BUILD_EV_STEP_START: return "start";
-    case BUILD_EV_STEP_CACHED: return "cached";
-    case BUILD_EV_STEP_OUTPUT: return "output";
-    case BUILD_EV_STEP_DONE: return "done";
-    case BUILD_EV_STEP_ERROR: return "error";
-    case BUILD_EV_EXPLAIN: return "explain";
-    case BUILD_EV_WARNING: return "warning";
-    case BUILD_EV_INFO: return "info";
+    case BUILD_EV_STEP_START:
+        return "start";
+    case BUILD_EV_STEP_CACHED:
+        return "cached";
+    case BUILD_EV_STEP_OUTPUT:
+        return "output";
+    case BUILD_EV_STEP_DONE:
+        return "done";
+    case BUILD_EV_STEP_ERROR:
+        return "error";
+    case BUILD_EV_EXPLAIN:
+        return "explain";
+    case BUILD_EV_WARNING:
+        return "warning";
+    case BUILD_EV_INFO:
+        return "info";
     }
     return "?";
 }
@@ -109,8 +117,9 @@ json_event(struct progress *p, const struct build_event *ev)
     if (ev->kind == BUILD_EV_STEP_DONE || ev->kind == BUILD_EV_STEP_CACHED)
         fprintf(f, ",\"seconds\":%.3f", ev->seconds);
     if (ev->run)
-        fprintf(f, ",\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"cpu_usec\":%llu,"
-                   "\"mem_peak\":%llu",
+        fprintf(f,
+                ",\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"cpu_usec\":%llu,"
+                "\"mem_peak\":%llu",
                 ev->run->exit_code, ev->run->signal, ev->run->oom_killed ? "true" : "false",
                 (unsigned long long)ev->run->cpu_usec, (unsigned long long)ev->run->mem_peak);
     fputs("}\n", f);
@@ -225,7 +234,7 @@ progress_init(struct progress *p, const char *mode, bool quiet, bool explain)
         p->mode = PROGRESS_QUIET;
     else if (!mode || strcmp(mode, "auto") == 0)
         p->mode = isatty(2) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") ? PROGRESS_TTY
-                                                                               : PROGRESS_PLAIN;
+                                                                                : PROGRESS_PLAIN;
     else if (strcmp(mode, "plain") == 0)
         p->mode = PROGRESS_PLAIN;
     else if (strcmp(mode, "tty") == 0)

@@ -12,10 +12,10 @@ enum progress_mode { PROGRESS_PLAIN, PROGRESS_TTY, PROGRESS_JSON, PROGRESS_QUIET
 struct progress {
     enum progress_mode mode;
     FILE *out;
-    char *cur;      /* tty: the running step */
-    char *tail[6];  /* tty: its last output lines */
+    char *cur;     /* tty: the running step */
+    char *tail[6]; /* tty: its last output lines */
     size_t ntail;
-    int drawn;      /* tty: lines drawn below the finished ones */
+    int drawn; /* tty: lines drawn below the finished ones */
     int cols;
 };
 

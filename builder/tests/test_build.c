@@ -66,7 +66,7 @@ TEST(json_and_go_quoting)
     json_str(&b, "a\"b\\c\nd\x01");
     CHECK_STR(b.s, "\"a\\\"b\\\\c\\nd\\u0001\"");
     ib_buf_reset(&b);
-    char *v[] = { (char *)"/bin/sh", (char *)"-c", (char *)"echo hi", NULL };
+    char *v[] = {(char *)"/bin/sh", (char *)"-c", (char *)"echo hi", NULL};
     go_quote_strv(&b, v, 3);
     CHECK_STR(b.s, "[\"/bin/sh\" \"-c\" \"echo hi\"]");
     ib_buf_reset(&b);
