@@ -91,11 +91,16 @@ test-bins: $(BIN) $(TEST_BINS) $(TOOL_BINS)
 check: all test-bins
 	@BUILD=$(BUILD) IMGBUILD=$(abspath $(BIN)) tests/run-tests.sh $(TEST_BINS) $(sort $(wildcard testdata/e2e/[0-9]*.sh))
 
-# The README's first command ends here: the main job on the bundled example.
-# (Until the build engine lands this parses the example; then it builds it.)
+# The README's first command ends here: a real build of the bundled example, in a
+# temporary store, over a busybox image made offline (busybox-static).
+DEMO_ROOT ?= $(BUILD)/demo-store
 demo: all
-	./imgbuild parse Dockerfiles/hello/Dockerfile
-	./imgbuild parse --json Dockerfiles/hello/Dockerfile
+	rm -rf $(DEMO_ROOT) $(DEMO_ROOT).snapshots
+	testdata/make-busybox-rootfs.sh $(BUILD)/demo-rootfs $(BUILD)/demo-busybox.tar >/dev/null
+	./imgbuild --root $(DEMO_ROOT) import $(BUILD)/demo-busybox.tar busybox:latest
+	./imgbuild --root $(DEMO_ROOT) build --progress plain -t hello:latest Dockerfiles/hello
+	./imgbuild --root $(DEMO_ROOT) build --progress plain -t hello:latest Dockerfiles/hello
+	./imgbuild --root $(DEMO_ROOT) images
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined OPT="-O1 -g" check

@@ -1,6 +1,6 @@
 /* builder/builder.h: the public interface of builder/.
  *
- * Sections: the RUN sandbox (below); the build engine is added later.
+ * Sections: the RUN sandbox; the build engine (builder_build).
  */
 #ifndef IMGBUILD_BUILDER_H
 #define IMGBUILD_BUILDER_H
@@ -93,5 +93,80 @@ void sandbox_result_describe(const struct sandbox_result *res, struct ib_buf *ou
 int sandbox_parse_bytes(const char *s, int64_t *out, struct ib_err **err);
 /* "nofile=1024:2048", "nproc=512" (soft[:hard], "unlimited" or -1 allowed). */
 int sandbox_parse_ulimit(const char *s, struct sandbox_rlimit *out, struct ib_err **err);
+
+/* ================================= build =================================
+ *
+ * builder_build() builds a Dockerfile into an image in an open store: stages
+ * in dependency order, every instruction with BuildKit's meaning, RUN in the
+ * sandbox, COPY/ADD from the context (with .dockerignore) or other stages,
+ * and a layer cache in the store.  It never prints: progress goes to the
+ * caller's callback as events.  Tags and exports are the caller's business
+ * (store_tag, store_save, builder_export_rootfs).
+ */
+
+struct store;
+
+enum build_event_kind {
+    BUILD_EV_STEP_START = 1, /* a step begins: text = "[stage i/n] INSTRUCTION" */
+    BUILD_EV_STEP_CACHED,    /* the step's result came from the cache */
+    BUILD_EV_STEP_OUTPUT,    /* one line of RUN output (text, len; no newline) */
+    BUILD_EV_STEP_DONE,      /* the step ended well (seconds; run for RUN steps) */
+    BUILD_EV_STEP_ERROR,     /* the step failed (text = short reason) */
+    BUILD_EV_EXPLAIN,        /* why a step missed the cache (text) */
+    BUILD_EV_WARNING,        /* text */
+    BUILD_EV_INFO,           /* text (e.g. "writing image sha256:...") */
+};
+
+struct build_event {
+    enum build_event_kind kind;
+    unsigned step; /* #N, 1-based; 0 for build-wide events */
+    const char *text;
+    size_t len;
+    double seconds;                   /* STEP_DONE / STEP_CACHED: wall time of the step */
+    const struct sandbox_result *run; /* STEP_DONE of a RUN step, else NULL */
+};
+
+typedef void (*build_progress_fn)(void *ctx, const struct build_event *ev);
+
+struct build_opts {
+    const char *context_dir;     /* NULL: no context (Dockerfile from stdin with context "-") */
+    const char *dockerfile;      /* path (for messages and <Dockerfile>.dockerignore) or "-" */
+    const char *dockerfile_data; /* its bytes */
+    size_t dockerfile_len;
+    char *const *tags; /* names for the image (none: it is listed untagged) */
+    size_t ntags;
+    char *const *build_args; /* "K=V" or "K" (value from the environment) */
+    size_t nbuild_args;
+    char *const *labels; /* "K=V", added to the final image */
+    size_t nlabels;
+    const char *target;   /* stage name or NULL */
+    const char *platform; /* "os/arch[/variant]" or NULL */
+    bool no_cache;        /* run every step (entries are still recorded) */
+    bool pull;            /* always resolve base images through the registry */
+    bool explain_cache;   /* report which input changed for every miss */
+    enum sandbox_net net; /* RUN's network (RUN --network=... overrides) */
+    struct sandbox_limits limits;
+    int max_parallel; /* stages built at once; 0 = 2 */
+    build_progress_fn progress;
+    void *progress_ctx;
+};
+
+struct build_result {
+    char id[80];     /* "sha256:..." image id (config digest) */
+    char digest[80]; /* "sha256:..." manifest digest */
+    unsigned steps, cached;
+};
+
+/* Build.  The image is committed to the store and tagged with o->tags (untagged, listed by
+ * its id, when there are none); tags change only when the build succeeded.
+ * Build failures are IB_E_BUILD (a failing RUN names FILE:LINE, the command,
+ * its status and the output tail); a bad Dockerfile is IB_E_PARSE. */
+int builder_build(struct store *st, const struct build_opts *o, struct build_result *res,
+                  struct ib_err **err);
+
+/* Write the image's root filesystem (layers applied) into the directory dir
+ * (created if missing), or as a tar stream to fd when dir is NULL. */
+int builder_export_rootfs(struct store *st, const char *image, const char *dir, int fd,
+                          struct ib_err **err);
 
 #endif

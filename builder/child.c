@@ -386,11 +386,14 @@ drop_privileges(const struct sandbox_user *u)
     for (int c = 0; c <= plan->last_cap; c++)
         if (!(plan->caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
             die("drop capability %d from the bounding set", c);
-    if (setgroups(u->ngroups, u->groups) < 0)
+    /* raw system calls: glibc's wrappers broadcast the change to every thread it knows
+     * of, and in a child of a multi-threaded parent those threads do not exist (the
+     * wrapper would wait for them forever) */
+    if (syscall(SYS_setgroups, u->ngroups, u->groups) < 0)
         die("setgroups");
-    if (setresgid(u->gid, u->gid, u->gid) < 0)
+    if (syscall(SYS_setresgid, u->gid, u->gid, u->gid) < 0)
         die("setgid %u", (unsigned)u->gid);
-    if (setresuid(u->uid, u->uid, u->uid) < 0)
+    if (syscall(SYS_setresuid, u->uid, u->uid, u->uid) < 0)
         die("setuid %u", (unsigned)u->uid);
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];

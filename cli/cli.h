@@ -23,6 +23,7 @@ int cli_store_open(unsigned flags, struct store **out, struct ib_err **err);
 int cli_simple_opts(int argc, char **argv, const char *cmd, const char *usage,
                     struct ib_err **err);
 
+int cmd_build(int argc, char **argv, struct ib_err **err);
 int cmd_parse(int argc, char **argv, struct ib_err **err);
 /* store commands: cmd_images.c, cmd_archive.c, cmd_store.c */
 int cmd_images(int argc, char **argv, struct ib_err **err);

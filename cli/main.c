@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "common/buf.h"
@@ -18,6 +19,7 @@
 #endif
 
 const struct cmd cli_commands[] = {
+    { "build", cmd_build, "build an image from a Dockerfile (the default command)" },
     { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
     { "images", cmd_images, "list images in the store" },
     { "inspect", cmd_inspect, "show an image's details as JSON" },
@@ -126,10 +128,16 @@ main(int argc, char **argv)
             cmd = c;
     struct ib_err *err = NULL;
     int rc;
-    if (!cmd)
+    struct stat sb;
+    if (!cmd && name[0] != '-' && stat(name, &sb) < 0) {
         rc = cli_usage(&err, NULL, "unknown command '%s'", name);
-    else
+    } else if (!cmd) {
+        /* build is the default verb: `imgbuild -f Dockerfile .`, `imgbuild .` */
+        argv[0] = (char *)"build";
+        rc = cmd_build(argc, argv, &err);
+    } else {
         rc = cmd->fn(argc - 1, argv + 1, &err);
+    }
     fflush(stdout);
     if (rc >= 0) /* 0, or a status passed through (run-step) */
         return rc;

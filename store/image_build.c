@@ -185,6 +185,44 @@ store_image_config_get(const struct store_image *img, const char *key, struct ib
         image_json_dump(v, out);
 }
 
+bool
+store_image_config_strv(const struct store_image *img, const char *key, struct ib_strv *out)
+{
+    json_t *v = json_object_get(json_object_get(img->config, "config"), key);
+    if (json_is_string(v)) {
+        ib_strv_push(out, json_string_value(v));
+        return true;
+    }
+    if (!json_is_array(v))
+        return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        if (json_is_string(e))
+            ib_strv_push(out, json_string_value(e));
+    }
+    return true;
+}
+
+const char *
+store_image_config_str(const struct store_image *img, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(img->config, "config"), key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int
+store_image_config_set_entry(struct store_image *img, const char *key, const char *name,
+                             const char *json, struct ib_err **err)
+{
+    json_t *cfg = json_object_get(img->config, "config");
+    json_t *obj = json_object_get(cfg, key);
+    if (!json_is_object(obj)) {
+        obj = json_object();
+        jset(cfg, key, obj);
+    }
+    return set_json(obj, name, json, err);
+}
+
 int
 image_write(struct store *st, struct store_image *img, struct ib_err **err)
 {

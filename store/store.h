@@ -246,6 +246,15 @@ int store_image_config_set(struct store_image *img, const char *key, const char 
                            struct ib_err **err);
 /* config.config[key] as JSON text appended to out ("null" when unset). */
 void store_image_config_get(const struct store_image *img, const char *key, struct ib_buf *out);
+/* config.config[key] as strings: an array of strings (non-strings skipped) or one
+ * string, appended to out; false when key is missing or of another type. */
+bool store_image_config_strv(const struct store_image *img, const char *key,
+                             struct ib_strv *out);
+/* config.config[key] when it is a string, else NULL (valid until the next change). */
+const char *store_image_config_str(const struct store_image *img, const char *key);
+/* Set config.config[key][name] (an object, made if missing) to JSON text ("null" removes). */
+int store_image_config_set_entry(struct store_image *img, const char *key, const char *name,
+                                 const char *json, struct ib_err **err);
 /* Set a top-level config field ("architecture", "os", "author"...) to JSON text. */
 int store_image_config_set_top(struct store_image *img, const char *key, const char *json,
                                struct ib_err **err);

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "features: $GREETING from $(cat /etc/app/built-by)"

@@ -1,0 +1,56 @@
+/* builder/copy.h: COPY/ADD internals shared by copy.c (sources, chmod, owners, archives)
+ * and copy_write.c (the instruction, writing the upper dir). */
+#ifndef IMGBUILD_BUILDER_COPY_H
+#define IMGBUILD_BUILDER_COPY_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "builder/build.h"
+
+enum copy_ent_kind {
+    COPY_ENT_TOP = 1, /* a source as named (or matched by a wildcard) */
+    COPY_ENT_CHILD,   /* something below a source directory */
+    COPY_ENT_ARCHIVE, /* ADD: a local archive, unpacked into dst */
+    COPY_ENT_HEREDOC, /* COPY <<EOF: data */
+};
+
+struct copy_ent {
+    char *src; /* relative to the source root ("" = the root) */
+    char *dst; /* relative to the image root, clean ("" = /) */
+    struct stat st;
+    int kind;
+    char *data; /* heredoc contents */
+};
+
+struct copyjob {
+    struct bctx *b;
+    struct bstage *s;
+    const struct df_instr *in;
+    bool add;
+    int srcfd;  /* the source root: the context, or another stage's rootfs */
+    int rootfd; /* the stage's own rootfs (destination side), -1 with --link */
+    int upfd;   /* the upper dir being filled */
+    char *dest; /* absolute */
+    bool dest_dir;
+    bool chown;
+    uid_t uid;
+    gid_t gid;
+    char *chmod;
+    bool parents, link, keep_owner; /* keep_owner: --from (owners come with the files) */
+    struct ib_strv excludes;
+    struct ib_strv srcs;
+    struct copy_ent *ents;
+    size_t n, cap;
+};
+
+int copy_collect(struct copyjob *j, const char *src, struct ib_err **err);
+void copyjob_release(struct copyjob *j);
+int copy_chmod(const char *spec, mode_t mode, bool isdir, mode_t *out);
+int copy_resolve_chown(struct copyjob *j, const char *spec, struct ib_err **err);
+bool copy_is_archive(int dirfd, const char *rel);
+bool numeric_prefix(const char *s, unsigned long *out);
+/* Write every entry into j->upfd. */
+int copy_write(struct copyjob *j, struct ib_err **err);
+
+#endif

@@ -1,0 +1,339 @@
+/* cli/cmd_build.c: `imgbuild build` (also the default verb). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder/builder.h"
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "common/buf.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/mem.h"
+#include "common/strv.h"
+#include "store/store.h"
+#include "common/banned.h"
+
+IB_DEFINE_AUTO(struct store, store_close)
+IB_DEFINE_AUTO(struct store_image, store_image_free)
+
+static const char build_usage[] =
+    "Usage: imgbuild [build] [OPTIONS] CONTEXT|-\n"
+    "\n"
+    "Build an image from a Dockerfile.  CONTEXT is a directory; '-' reads the Dockerfile\n"
+    "from stdin and uses no context.\n"
+    "\n"
+    "  -f, --file FILE          the Dockerfile (default CONTEXT/Dockerfile; '-' = stdin)\n"
+    "  -t, --tag REF            name the image (repeatable)\n"
+    "      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
+    "      --target STAGE       build up to this stage\n"
+    "      --no-cache           run every step (the results are still cached)\n"
+    "      --pull               always pull base images (not available yet)\n"
+    "      --platform P         target platform, e.g. linux/amd64\n"
+    "      --label K=V          add a label to the image (repeatable)\n"
+    "      --network host|none  RUN's network (default host)\n"
+    "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
+    "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
+    "      --pids-limit N       process limit of each RUN\n"
+    "      --output type=T,dest=D  also write the image: oci or docker (archive file),\n"
+    "                           local (the root filesystem in a dir), tar (rootfs tar)\n"
+    "      --iidfile F          write the image id to F\n"
+    "  -q, --quiet              print only the image id\n"
+    "      --progress MODE      auto, tty, plain or json (default auto)\n"
+    "      --explain-cache      say, for every cache miss, which input changed\n"
+    "  -h, --help               show this help\n";
+
+enum {
+    OPT_BUILD_ARG = 256,
+    OPT_TARGET,
+    OPT_NO_CACHE,
+    OPT_PULL,
+    OPT_PLATFORM,
+    OPT_LABEL,
+    OPT_NETWORK,
+    OPT_MEMORY,
+    OPT_CPUS,
+    OPT_PIDS,
+    OPT_OUTPUT,
+    OPT_IIDFILE,
+    OPT_PROGRESS,
+    OPT_EXPLAIN,
+};
+
+struct output {
+    char *type, *dest;
+};
+
+static int
+parse_output(const char *s, struct output *o, struct ib_err **err)
+{
+    AUTO_FREE char *copy = ib_xstrdup(s);
+    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        if (strncmp(kv, "type=", 5) == 0) {
+            free(o->type);
+            o->type = ib_xstrdup(kv + 5);
+        } else if (strncmp(kv, "dest=", 5) == 0) {
+            free(o->dest);
+            o->dest = ib_xstrdup(kv + 5);
+        } else {
+            return cli_usage(err, "build", "unknown --output field '%s'", kv);
+        }
+    }
+    if (!o->type || !o->dest)
+        return cli_usage(err, "build", "--output needs type=...,dest=...");
+    if (strcmp(o->type, "oci") && strcmp(o->type, "docker") && strcmp(o->type, "local") &&
+        strcmp(o->type, "tar"))
+        return cli_usage(err, "build", "--output type is oci, docker, local or tar, not '%s'",
+                         o->type);
+    return 0;
+}
+
+static int
+write_output(struct store *st, const struct output *o, const char *id, const char *ref,
+             struct ib_err **err)
+{
+    if (strcmp(o->type, "local") == 0)
+        return builder_export_rootfs(st, id, o->dest, -1, err);
+    AUTO_FD int fd = strcmp(o->dest, "-") == 0
+                         ? dup(1)
+                         : open(o->dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ib_fail_errno(err, "open '%s'", o->dest);
+    if (strcmp(o->type, "tar") == 0)
+        return builder_export_rootfs(st, id, NULL, fd, err);
+    const char *refs[] = {ref ? ref : id};
+    bool oci = strcmp(o->type, "oci") == 0;
+    return store_save(st, refs, 1, oci ? STORE_ARCHIVE_OCI : STORE_ARCHIVE_DOCKER,
+                      STORE_COMPRESS_GZIP, fd, err);
+}
+
+static int
+parse_int(const char *opt, const char *s, int64_t *out, struct ib_err **err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 1)
+        return cli_usage(err, "build", "invalid value '%s' for %s", s, opt);
+    *out = v;
+    return 0;
+}
+
+static int
+read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **path,
+                struct ib_err **err)
+{
+    if (file && strcmp(file, "-") == 0) {
+        *path = ib_xstrdup("-");
+        return ib_read_file("-", data, err);
+    }
+    *path = file ? ib_xstrdup(file) : ib_path_join(ctx, "Dockerfile");
+    if (ib_read_file(*path, data, err) < 0)
+        return ib_err_prefix(err, "read Dockerfile");
+    return 0;
+}
+
+struct build_cli {
+    struct build_opts o;
+    struct ib_strv tags, args, labels;
+    struct output out;
+    const char *iidfile, *file, *progress;
+    bool quiet;
+};
+
+static int
+parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
+{
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"tag", required_argument, NULL, 't'},
+        {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+        {"target", required_argument, NULL, OPT_TARGET},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"pull", no_argument, NULL, OPT_PULL},
+        {"platform", required_argument, NULL, OPT_PLATFORM},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"network", required_argument, NULL, OPT_NETWORK},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"pids-limit", required_argument, NULL, OPT_PIDS},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"iidfile", required_argument, NULL, OPT_IIDFILE},
+        {"quiet", no_argument, NULL, 'q'},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
+        {"explain-cache", no_argument, NULL, OPT_EXPLAIN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "f:t:qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            c->file = optarg;
+            break;
+        case 't': {
+            struct ref r;
+            if (ref_parse(optarg, &r, err) < 0)
+                return ib_err_prefix(err, "-t '%s'", optarg);
+            ref_release(&r);
+            ib_strv_push(&c->tags, optarg);
+            break;
+        }
+        case OPT_BUILD_ARG:
+            ib_strv_push(&c->args, optarg);
+            break;
+        case OPT_TARGET:
+            c->o.target = optarg;
+            break;
+        case OPT_NO_CACHE:
+            c->o.no_cache = true;
+            break;
+        case OPT_PULL:
+            c->o.pull = true;
+            break;
+        case OPT_PLATFORM:
+            c->o.platform = optarg;
+            break;
+        case OPT_LABEL:
+            if (!strchr(optarg, '=') || optarg[0] == '=')
+                return cli_usage(err, "build", "--label needs K=V, got '%s'", optarg);
+            ib_strv_push(&c->labels, optarg);
+            break;
+        case OPT_NETWORK:
+            if (strcmp(optarg, "none") == 0)
+                c->o.net = SANDBOX_NET_NONE;
+            else if (strcmp(optarg, "host") == 0 || strcmp(optarg, "default") == 0)
+                c->o.net = SANDBOX_NET_HOST;
+            else
+                return cli_usage(err, "build", "--network is host or none, not '%s'", optarg);
+            break;
+        case OPT_MEMORY:
+            if (sandbox_parse_bytes(optarg, &c->o.limits.memory, err) < 0)
+                return (*err)->kind = IB_E_USAGE, -1;
+            break;
+        case OPT_CPUS: {
+            char *end;
+            double cpus = strtod(optarg, &end);
+            if (end == optarg || *end || cpus <= 0 || cpus > 1024)
+                return cli_usage(err, "build", "invalid value '%s' for --cpus", optarg);
+            c->o.limits.cpu_quota = (int64_t)(cpus * 100000.0);
+            c->o.limits.cpu_period = 100000;
+            break;
+        }
+        case OPT_PIDS:
+            if (parse_int("--pids-limit", optarg, &c->o.limits.pids, err) < 0)
+                return -1;
+            break;
+        case OPT_OUTPUT:
+            if (parse_output(optarg, &c->out, err) < 0)
+                return -1;
+            break;
+        case OPT_IIDFILE:
+            c->iidfile = optarg;
+            break;
+        case 'q':
+            c->quiet = true;
+            break;
+        case OPT_PROGRESS:
+            c->progress = optarg;
+            break;
+        case OPT_EXPLAIN:
+            c->o.explain_cache = true;
+            break;
+        case 'h':
+            fputs(build_usage, stdout);
+            return 1;
+        default:
+            return cli_usage(err, "build", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage(err, "build",
+                         optind >= argc ? "no build context given (e.g. '.')"
+                                        : "one build context only");
+    return 0;
+}
+
+static int
+build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct ib_err **err)
+{
+    AUTO_BUF struct ib_buf df = IB_BUF_INIT;
+    AUTO_FREE char *dfpath = NULL;
+    bool stdin_ctx = strcmp(ctxarg, "-") == 0;
+    if (stdin_ctx && c->file && strcmp(c->file, "-") != 0)
+        return cli_usage(err, "build", "with context '-' the Dockerfile comes from stdin");
+    if (read_dockerfile(ctxarg, stdin_ctx ? "-" : c->file, &df, &dfpath, err) < 0)
+        return -1;
+    c->o.context_dir = stdin_ctx ? NULL : ctxarg;
+    c->o.dockerfile = dfpath;
+    c->o.dockerfile_data = df.s;
+    c->o.dockerfile_len = df.len;
+    c->o.tags = c->tags.v;
+    c->o.ntags = c->tags.n;
+    c->o.build_args = c->args.v;
+    c->o.nbuild_args = c->args.n;
+    c->o.labels = c->labels.v;
+    c->o.nlabels = c->labels.n;
+    c->o.progress = progress_event;
+    c->o.progress_ctx = pr;
+    IB_AUTO(store_close) struct store *st = NULL;
+    if (cli_store_open(0, &st, err) < 0)
+        return -1;
+    struct build_result res;
+    if (builder_build(st, &c->o, &res, err) < 0)
+        return -1;
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (store_image_get(st, res.id, &img, err) < 0)
+        return -1;
+    struct build_event ev = {.kind = BUILD_EV_INFO};
+    AUTO_BUF struct ib_buf m = IB_BUF_INIT;
+    ib_buf_addf(&m, "writing image %s done (%u steps, %u cached)", res.id, res.steps, res.cached);
+    ev.text = m.s;
+    ev.len = m.len;
+    progress_event(pr, &ev);
+    for (size_t i = 0; i < c->tags.n; i++) {
+        ib_buf_reset(&m);
+        ib_buf_addf(&m, "naming to %s done", c->tags.v[i]);
+        ev.text = m.s;
+        ev.len = m.len;
+        progress_event(pr, &ev);
+    }
+    if (c->out.type && write_output(st, &c->out, res.id, c->tags.n ? c->tags.v[0] : NULL, err) < 0)
+        return ib_err_prefix(err, "--output type=%s", c->out.type);
+    if (c->iidfile) {
+        AUTO_FREE char *line = ib_xasprintf("%s", res.id);
+        AUTO_FD int fd = open(c->iidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ib_write_all(fd, line, strlen(line), c->iidfile, err) < 0)
+            return fd < 0 ? ib_fail_errno(err, "open '%s'", c->iidfile) : -1;
+    }
+    if (c->quiet)
+        printf("%s\n", res.id);
+    return 0;
+}
+
+int
+cmd_build(int argc, char **argv, struct ib_err **err)
+{
+    struct build_cli c = {.tags = IB_STRV_INIT, .args = IB_STRV_INIT, .labels = IB_STRV_INIT};
+    int rc = parse_opts(argc, argv, &c, err);
+    struct progress pr;
+    if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
+        rc =
+            cli_usage(err, "build", "--progress is auto, tty, plain or json, not '%s'", c.progress);
+    else if (rc == 0) {
+        rc = build_main(&c, argv[optind], &pr, err);
+        progress_release(&pr);
+    }
+    ib_strv_release(&c.tags);
+    ib_strv_release(&c.args);
+    ib_strv_release(&c.labels);
+    free(c.out.type);
+    free(c.out.dest);
+    return rc > 0 ? 0 : rc;
+}
