@@ -305,7 +305,6 @@ auth_on_401(struct registry_client *c, struct xfer *x, bool *retry, struct ib_er
         return 0;
     }
     pthread_mutex_lock(&c->lock);
-    bool had = ep->auth == ch.kind;
     ep->auth = ch.kind;
     if (ch.kind == REG_AUTH_BEARER) {
         free(ep->realm);
@@ -324,9 +323,8 @@ auth_on_401(struct registry_client *c, struct xfer *x, bool *retry, struct ib_er
             reg_challenge_release(&ch);
             return -1;
         }
-        *retry = ep->creds.user != NULL && !had;
-        if (ep->creds.user && had) /* we sent them and they were refused */
-            *retry = false;
+        /* credentials we sent were refused: no point sending them again */
+        *retry = ep->creds.user != NULL && !x->sent_auth;
     }
     reg_challenge_release(&ch);
     return 0;
@@ -365,8 +363,11 @@ reg_status_fail(const struct xfer *x, const char *refstr, struct ib_err **err)
         what = "not found";
     else
         what = NULL;
+    /* a reference names its registry; other subjects ("login") get the host */
+    const char *h1 = strncmp(refstr, host, strlen(host)) == 0 ? "" : host;
+    const char *h2 = *h1 ? ": " : "";
     if (what)
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: %s", host, refstr, what);
-    return ib_fail(err, IB_E_REGISTRY, "%s: %s: HTTP %ld%s%s%s%s", host, refstr, x->status,
+        return ib_fail(err, IB_E_REGISTRY, "%s%s%s: %s", h1, h2, refstr, what);
+    return ib_fail(err, IB_E_REGISTRY, "%s%s%s: HTTP %ld%s%s%s%s", h1, h2, refstr, x->status,
                    code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
 }

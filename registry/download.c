@@ -46,6 +46,8 @@ registry_login(struct registry_client *c, const char *registry, const char *user
     xfer_init(&x, ep, "GET", reg_endpoint_url(ep, ""));
     x.what = "login";
     int rc = http_one(c, &x, err);
+    if (rc < 0)
+        ib_err_prefix(err, "%s: login", domain);
     if (rc == 0 && x.status == 401)
         rc = ib_fail(err, IB_E_REGISTRY, "%s: login: unauthorized: incorrect username or password",
                      domain);

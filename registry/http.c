@@ -214,7 +214,7 @@ start(struct registry_client *c, struct xfer *x, struct ib_err **err)
     }
     clear_response(x);
     ib_buf_reset(&x->errbody);
-    x->sink_started = x->discard = x->range_sent = false;
+    x->sink_started = x->discard = x->range_sent = x->sent_auth = false;
     x->errbuf[0] = '\0';
     if (!x->sink && !x->sink_started)
         ib_buf_reset(&x->body);
@@ -230,6 +230,7 @@ start(struct registry_client *c, struct xfer *x, struct ib_err **err)
             curl_slist_free_all(h);
             return -1;
         }
+        x->sent_auth = authz != NULL;
         if (authz) {
             AUTO_FREE char *line = ib_xasprintf("Authorization: %s", authz);
             h = curl_slist_append(h, line);
@@ -256,7 +257,7 @@ start(struct registry_client *c, struct xfer *x, struct ib_err **err)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->opts.timeout_s);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1000L); /* B/s, over curl's 5 s window */
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->opts.timeout_s);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
@@ -332,10 +333,17 @@ transient(CURLcode rc)
     }
 }
 
+/* Registry transfers get the reference prefixed by their caller; others name the URL. */
 static const char *
 host_of(const struct xfer *x)
 {
-    return x->ep ? x->ep->domain : x->cur_url;
+    return x->ep ? "" : x->url;
+}
+
+static const char *
+host_sep(const struct xfer *x)
+{
+    return x->ep ? "" : ": ";
 }
 
 static enum outcome
@@ -344,8 +352,8 @@ backoff(struct registry_client *c, struct xfer *x, double delay, const char *why
     x->attempts++;
     if (x->attempts >= c->opts.retries) {
         if (!x->err)
-            ib_fail(&x->err, IB_E_REGISTRY, "%s: %s: %s (gave up after %u attempts)",
-                    host_of(x), x->what ? x->what : x->cur_url, why, x->attempts);
+            ib_fail(&x->err, IB_E_REGISTRY, "%s%s%s: %s (gave up after %u attempts)",
+                    host_of(x), host_sep(x), x->what ? x->what : x->cur_url, why, x->attempts);
         return DONE;
     }
     if (delay < 0) {
@@ -362,7 +370,7 @@ backoff(struct registry_client *c, struct xfer *x, double delay, const char *why
 static enum outcome
 tls_fail(struct xfer *x, CURLcode rc)
 {
-    ib_fail(&x->err, IB_E_REGISTRY, "%s: tls: %s%s", host_of(x),
+    ib_fail(&x->err, IB_E_REGISTRY, "%s%stls: %s%s", host_of(x), host_sep(x),
             *x->errbuf ? x->errbuf : curl_easy_strerror(rc),
             rc == CURLE_PEER_FAILED_VERIFICATION
                 ? " (give the CA with --cert-dir, or use --tls-verify=false)"
@@ -396,8 +404,8 @@ finish(struct registry_client *c, struct xfer *x, CURLcode rc)
             return tls_fail(x, rc);
         if (transient(rc))
             return backoff(c, x, -1, *x->errbuf ? x->errbuf : curl_easy_strerror(rc));
-        ib_fail(&x->err, IB_E_REGISTRY, "%s: %s: %s", host_of(x), x->what ? x->what : x->cur_url,
-                *x->errbuf ? x->errbuf : curl_easy_strerror(rc));
+        ib_fail(&x->err, IB_E_REGISTRY, "%s%s%s: %s", host_of(x), host_sep(x),
+                x->what ? x->what : x->cur_url, *x->errbuf ? x->errbuf : curl_easy_strerror(rc));
         return DONE;
     }
     if (ep && !ep->scheme_known) {
@@ -412,13 +420,13 @@ finish(struct registry_client *c, struct xfer *x, CURLcode rc)
     long st = x->status;
     if ((st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && x->location) {
         if (++x->redirects > MAX_REDIRECTS) {
-            ib_fail(&x->err, IB_E_REGISTRY, "%s: %s: too many redirects", host_of(x),
+            ib_fail(&x->err, IB_E_REGISTRY, "%s%s%s: too many redirects", host_of(x), host_sep(x),
                     x->what ? x->what : x->url);
             return DONE;
         }
         char *next = http_resolve(x->cur_url, x->location);
         if (!next) {
-            ib_fail(&x->err, IB_E_REGISTRY, "%s: bad redirect location", host_of(x));
+            ib_fail(&x->err, IB_E_REGISTRY, "%s%sbad redirect location", host_of(x), host_sep(x));
             return DONE;
         }
         if (!http_same_origin(next, x->url))

@@ -149,6 +149,7 @@ struct xfer {
     char *cur_url;      /* after redirects */
     bool auth_ok;       /* may send Authorization to cur_url */
     bool auth_tried;
+    bool sent_auth;     /* this attempt carried Authorization */
     bool range_sent;
     bool sink_started;  /* body bytes of this response are going to the sink */
     bool discard;       /* response body not for the sink (error, redirect) */

@@ -45,8 +45,8 @@ sink(void *arg, const void *p, size_t n, struct ib_err **err)
 {
     struct layer_dl *d = arg;
     if (d->layer.size && d->x->received + n > d->layer.size)
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: layer '%s' is larger than the manifest says (%llu bytes)",
-                       d->lc->r->ep->domain, d->lc->r->refstr, d->layer.digest.s,
+        return ib_fail(err, IB_E_REGISTRY, "%s: layer '%s' is larger than the manifest says (%llu bytes)",
+                       d->lc->r->refstr, d->layer.digest.s,
                        (unsigned long long)d->layer.size);
     if (!d->w && store_blob_begin(d->lc->st, &d->w, err) < 0)
         return -1;
@@ -83,7 +83,8 @@ on_done(struct xfer *x)
         rc = -1;
         d->err = x->err;
         x->err = NULL;
-    } else if (x->status != 200) {
+        ib_err_prefix(&d->err, "%s", r->refstr);
+    } else if (x->status != 200 && x->status != 206) {
         rc = reg_status_fail(x, r->refstr, &d->err);
     }
     if (rc == 0 && !d->w)
@@ -91,7 +92,7 @@ on_done(struct xfer *x)
     if (rc == 0) {
         struct blob_writer *w = ib_steal(&d->w);
         if (store_blob_commit(w, &d->layer.digest, NULL, NULL, &d->err) < 0) {
-            ib_err_prefix(&d->err, "%s: %s: layer '%s'", r->ep->domain, r->refstr,
+            ib_err_prefix(&d->err, "%s: layer '%s'", r->refstr,
                           d->layer.digest.s);
             rc = -1;
         }
@@ -118,7 +119,7 @@ unpack_thread(void *arg)
         if (state == FAILED)
             break;
         if (store_snapshot_ensure(lc->st, parent, &d->layer, &lc->unpack_err) < 0) {
-            ib_err_prefix(&lc->unpack_err, "%s: %s", lc->r->ep->domain, lc->r->refstr);
+            ib_err_prefix(&lc->unpack_err, "%s", lc->r->refstr);
             break;
         }
         parent = &d->layer.chain_id;
@@ -165,7 +166,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_load(st, manifest, &img, err) < 0)
-        return ib_err_prefix(err, "%s: %s", r->ep->domain, r->refstr);
+        return ib_err_prefix(err, "%s", r->refstr);
     struct layers_ctx lc = { .r = r, .st = st, .n = store_image_nlayers(img) };
     lc.dl = ib_xcalloc(lc.n ? lc.n : 1, sizeof(*lc.dl));
     pthread_mutex_init(&lc.mu, NULL);

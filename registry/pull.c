@@ -98,20 +98,19 @@ reg_get_manifest(const struct reg_repo *r, const char *reference, const struct d
         return reg_status_fail(x, r->refstr, err);
     digest_buf(x->body.s, x->body.len, &out->digest);
     if (expect && digest_is_set(expect) && !digest_eq(expect, &out->digest))
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: digest mismatch: manifest is '%s', expected '%s'",
-                       r->ep->domain, r->refstr, out->digest.s, expect->s);
+        return ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: manifest is '%s', expected '%s'",
+                       r->refstr, out->digest.s, expect->s);
     if (x->docker_digest && strncmp(x->docker_digest, "sha256:", 7) == 0 &&
         strcmp(x->docker_digest, out->digest.s) != 0)
         return ib_fail(err, IB_E_REGISTRY,
-                       "%s: %s: digest mismatch: manifest is '%s', registry says '%s'",
-                       r->ep->domain, r->refstr, out->digest.s, x->docker_digest);
+                       "%s: digest mismatch: manifest is '%s', registry says '%s'",
+                       r->refstr, out->digest.s, x->docker_digest);
     json_error_t je;
     out->json = json_loadb(x->body.s, x->body.len, 0, &je);
     if (!out->json || !json_is_object(out->json)) {
         json_decref(out->json);
         out->json = NULL;
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: bad manifest JSON: %s", r->ep->domain,
-                       r->refstr, je.text);
+        return ib_fail(err, IB_E_REGISTRY, "%s: bad manifest JSON: %s", r->refstr, je.text);
     }
     out->media = manifest_media(x, out->json);
     out->raw = x->body;
@@ -154,12 +153,12 @@ choose_platform(const struct reg_repo *r, struct reg_manifest *idx, const struct
         }
         char w[96];
         reg_platform_string(want, w, sizeof(w));
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: no manifest for platform %s (available: %s)",
-                       r->ep->domain, r->refstr, w, have.len ? have.s : "none");
+        return ib_fail(err, IB_E_REGISTRY, "%s: no manifest for platform %s (available: %s)",
+                       r->refstr, w, have.len ? have.s : "none");
     }
     const char *d = json_string_value(json_object_get(json_array_get(arr, (size_t)i), "digest"));
     if (digest_parse(d ? d : "", out, err) < 0)
-        return ib_err_prefix(err, "%s: %s: index entry", r->ep->domain, r->refstr);
+        return ib_err_prefix(err, "%s: index entry", r->refstr);
     return 0;
 }
 
@@ -180,8 +179,8 @@ fetch_small_blob(const struct reg_repo *r, struct store *st, const struct digest
     struct digest got;
     digest_buf(x->body.s, x->body.len, &got);
     if (!digest_eq(&got, d))
-        return ib_fail(err, IB_E_REGISTRY, "%s: %s: digest mismatch: config is '%s', expected '%s'",
-                       r->ep->domain, r->refstr, got.s, d->s);
+        return ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: config is '%s', expected '%s'",
+                       r->refstr, got.s, d->s);
     return store_blob_put_buf(st, x->body.s, x->body.len, &got, err);
 }
 
@@ -204,8 +203,7 @@ check_config_platform(const struct reg_repo *r, struct store *st, const struct d
             char w[96];
             reg_platform_string(want, w, sizeof(w));
             rc = ib_fail(err, IB_E_REGISTRY,
-                         "%s: %s: image is for platform %s/%s%s%s only, not %s", r->ep->domain,
-                         r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
+                         "%s: image is for platform %s/%s%s%s only, not %s", r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
         }
         json_decref(arr);
     }
@@ -249,7 +247,7 @@ finish(const struct reg_repo *r, struct store *st, const struct digest *manifest
     for (size_t i = 0; i < store_image_nlayers(img); i++) {
         struct store_layer l = *store_image_layer(img, i);
         if (store_snapshot_ensure(st, parent, &l, err) < 0)
-            return ib_err_prefix(err, "%s: %s", r->ep->domain, r->refstr);
+            return ib_err_prefix(err, "%s", r->refstr);
         parent = &store_image_layer(img, i)->chain_id;
     }
     if (store_tag(st, img, r->refstr, err) < 0)
@@ -302,11 +300,7 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
         }
         if (h->status == 200 && h->docker_digest)
             digest_parse(h->docker_digest, &want_top, NULL);
-        else if (h->status != 200 && h->status != 405) {
-            rc = reg_status_fail(h, r.refstr, err);
-            reg_repo_release(&r);
-            return rc;
-        }
+        /* anything else: the GET below says what is wrong (a HEAD has no error body) */
     }
     if (cached && digest_is_set(&want_top) && digest_eq(&want_top, &top)) {
         struct ib_err *e2 = NULL;
@@ -333,14 +327,13 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     }
     if (rc == 0 && strcmp(mm->media, MEDIA_OCI_MANIFEST) != 0 &&
         strcmp(mm->media, MEDIA_DOCKER_MANIFEST) != 0)
-        rc = ib_fail(err, IB_E_REGISTRY, "%s: %s: unsupported manifest type '%s'", r.ep->domain,
-                     r.refstr, mm->media);
+        rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", r.refstr, mm->media);
     struct digest cfgd;
     if (rc == 0 &&
         digest_parse(json_string_value(json_object_get(json_object_get(mm->json, "config"),
                                                        "digest")) ?: "",
                      &cfgd, err) < 0)
-        rc = ib_err_prefix(err, "%s: %s: manifest config", r.ep->domain, r.refstr);
+        rc = ib_err_prefix(err, "%s: manifest config", r.refstr);
     if (rc == 0)
         rc = fetch_small_blob(&r, st, &cfgd, err);
     if (rc == 0)

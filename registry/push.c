@@ -148,6 +148,8 @@ round_head(struct push *p, struct ib_err **err)
         xs[i]->what = p->ups[i].d.s;
     }
     int rc = http_run(p->r.c, xs, p->n, p->r.c->opts.parallel, err);
+    if (rc < 0)
+        ib_err_prefix(err, "%s", p->r.refstr);
     for (size_t i = 0; rc == 0 && i < p->n; i++) {
         if (xs[i]->status == 200)
             p->ups[i].present = true;
@@ -190,6 +192,8 @@ round_post(struct push *p, struct ib_err **err)
         xs[nx++] = x;
     }
     int rc = http_run(p->r.c, xs, nx, p->r.c->opts.parallel, err);
+    if (rc < 0)
+        ib_err_prefix(err, "%s", p->r.refstr);
     for (size_t k = 0; rc == 0 && k < nx; k++) {
         struct up *u = &p->ups[idx[k]];
         struct xfer *x = xs[k];
@@ -198,8 +202,7 @@ round_post(struct push *p, struct ib_err **err)
         } else if (x->status == 202 && x->location) {
             u->location = http_resolve(x->cur_url, x->location);
             if (!u->location)
-                rc = ib_fail(err, IB_E_REGISTRY, "%s: %s: bad upload location", p->r.ep->domain,
-                             p->r.refstr);
+                rc = ib_fail(err, IB_E_REGISTRY, "%s: bad upload location", p->r.refstr);
         } else {
             rc = reg_status_fail(x, p->r.refstr, err);
         }
@@ -237,8 +240,8 @@ round_put(struct push *p, struct ib_err **err)
         idx[nx] = i;
         xs[nx++] = x;
     }
-    if (rc == 0)
-        rc = http_run(p->r.c, xs, nx, p->r.c->opts.parallel, err);
+    if (rc == 0 && http_run(p->r.c, xs, nx, p->r.c->opts.parallel, err) < 0)
+        rc = ib_err_prefix(err, "%s", p->r.refstr);
     for (size_t k = 0; rc == 0 && k < nx; k++) {
         if (xs[k]->status != 201 && xs[k]->status != 204)
             rc = reg_status_fail(xs[k], p->r.refstr, err);
@@ -283,15 +286,17 @@ registry_push(struct registry_client *c, struct store *st, const char *src,
         x->has_body = true;
         x->what = "manifest";
         rc = http_one(c, x, err);
+        if (rc < 0)
+            ib_err_prefix(err, "%s", p.r.refstr);
         if (rc == 0 && x->status != 201 && x->status != 200)
             rc = reg_status_fail(x, p.r.refstr, err);
         if (rc == 0 && x->docker_digest && strcmp(x->docker_digest, md.s) != 0)
-            rc = ib_fail(err, IB_E_REGISTRY, "%s: %s: digest mismatch: registry says '%s' for '%s'",
-                         p.r.ep->domain, p.r.refstr, x->docker_digest, md.s);
+            rc = ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: registry says '%s' for '%s'",
+                         p.r.refstr, x->docker_digest, md.s);
         reg_xfer_free(x);
     }
     if (rc == 0 && dest->tag && dest->digest && strcmp(dest->digest, md.s) != 0)
-        rc = ib_fail(err, IB_E_REGISTRY, "%s: %s: pushed manifest is '%s'", p.r.ep->domain,
+        rc = ib_fail(err, IB_E_REGISTRY, "%s: pushed manifest is '%s'",
                      p.r.refstr, md.s);
     if (rc == 0 && pushed)
         *pushed = md;
