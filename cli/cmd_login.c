@@ -65,15 +65,15 @@ int
 cmd_login(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "username", required_argument, NULL, 'u' },
-        { "password", required_argument, NULL, 'p' },
-        { "password-stdin", no_argument, NULL, OPT_STDIN },
-        { "tls-verify", required_argument, NULL, OPT_TLS },
-        { "cert-dir", required_argument, NULL, OPT_CERT },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"username", required_argument, NULL, 'u'},
+        {"password", required_argument, NULL, 'p'},
+        {"password-stdin", no_argument, NULL, OPT_STDIN},
+        {"tls-verify", required_argument, NULL, OPT_TLS},
+        {"cert-dir", required_argument, NULL, OPT_CERT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct registry_opts ro = { 0 };
+    struct registry_opts ro = {0};
     AUTO_BUF struct ib_buf user = IB_BUF_INIT;
     AUTO_BUF struct ib_buf pass = IB_BUF_INIT;
     bool have_user = false, have_pass = false, from_stdin = false;
@@ -138,10 +138,9 @@ cmd_login(int argc, char **argv, struct ib_err **err)
     return ret;
 }
 
-static const char logout_usage[] =
-    "Usage: imgbuild logout REGISTRY\n"
-    "\n"
-    "Remove the stored credentials for REGISTRY.\n";
+static const char logout_usage[] = "Usage: imgbuild logout REGISTRY\n"
+                                   "\n"
+                                   "Remove the stored credentials for REGISTRY.\n";
 
 int
 cmd_logout(int argc, char **argv, struct ib_err **err)

@@ -17,24 +17,32 @@ IB_DEFINE_AUTO(struct store, store_close)
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 IB_DEFINE_AUTO(struct registry_client, registry_client_free)
 
-#define COMMON_HELP                                                                      \
-    "  --tls-verify=false  do not verify TLS certificates (and allow plain HTTP)\n"      \
-    "  --cert-dir DIR      CA (*.crt) and client certificate (client.cert/.key) for\n"   \
-    "                      TLS (default: /etc/docker/certs.d/HOST[:PORT]/)\n"            \
-    "  --creds USER[:PASS] credentials to use instead of the stored ones\n"              \
-    "  --timeout SECONDS   a transfer without progress for this long fails (30)\n"       \
+#define COMMON_HELP                                                                    \
+    "  --tls-verify=false  do not verify TLS certificates (and allow plain HTTP)\n"    \
+    "  --cert-dir DIR      CA (*.crt) and client certificate (client.cert/.key) for\n" \
+    "                      TLS (default: /etc/docker/certs.d/HOST[:PORT]/)\n"          \
+    "  --creds USER[:PASS] credentials to use instead of the stored ones\n"            \
+    "  --timeout SECONDS   a transfer without progress for this long fails (30)\n"     \
     "  -h, --help          show this help\n"
 
-enum { OPT_TLS = 1000, OPT_CERT, OPT_CREDS, OPT_TIMEOUT, OPT_PLATFORM, OPT_FORMAT, OPT_COMP,
-       OPT_PWSTDIN };
+enum {
+    OPT_TLS = 1000,
+    OPT_CERT,
+    OPT_CREDS,
+    OPT_TIMEOUT,
+    OPT_PLATFORM,
+    OPT_FORMAT,
+    OPT_COMP,
+    OPT_PWSTDIN
+};
 
-#define COMMON_OPTS                                                 \
-    { "tls-verify", required_argument, NULL, OPT_TLS },             \
-        { "cert-dir", required_argument, NULL, OPT_CERT },          \
-        { "creds", required_argument, NULL, OPT_CREDS },            \
-        { "timeout", required_argument, NULL, OPT_TIMEOUT },        \
-    {                                                               \
-        "help", no_argument, NULL, 'h'                              \
+#define COMMON_OPTS                                        \
+    {"tls-verify", required_argument, NULL, OPT_TLS},      \
+        {"cert-dir", required_argument, NULL, OPT_CERT},   \
+        {"creds", required_argument, NULL, OPT_CREDS},     \
+        {"timeout", required_argument, NULL, OPT_TIMEOUT}, \
+    {                                                      \
+        "help", no_argument, NULL, 'h'                     \
     }
 
 struct common {
@@ -104,11 +112,11 @@ int
 cmd_pull(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "platform", required_argument, NULL, OPT_PLATFORM },
+        {"platform", required_argument, NULL, OPT_PLATFORM},
         COMMON_OPTS,
-        { NULL, 0, NULL, 0 },
+        {NULL, 0, NULL, 0},
     };
-    __attribute__((cleanup(common_release))) struct common co = { 0 };
+    __attribute__((cleanup(common_release))) struct common co = {0};
     const char *platform = NULL;
     int c;
     optind = 1;
@@ -165,13 +173,13 @@ int
 cmd_push(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "format", required_argument, NULL, OPT_FORMAT },
-        { "compression", required_argument, NULL, OPT_COMP },
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"compression", required_argument, NULL, OPT_COMP},
         COMMON_OPTS,
-        { NULL, 0, NULL, 0 },
+        {NULL, 0, NULL, 0},
     };
-    __attribute__((cleanup(common_release))) struct common co = { 0 };
-    struct registry_push_opts po = { 0 };
+    __attribute__((cleanup(common_release))) struct common co = {0};
+    struct registry_push_opts po = {0};
     int c;
     optind = 1;
     opterr = 0;

@@ -77,7 +77,8 @@ reg_challenge_parse(const char *s, struct reg_challenge *out, struct ib_err **er
             }
             if (*p != '"') {
                 reg_challenge_release(out);
-                return ib_fail(err, IB_E_REGISTRY, "bad WWW-Authenticate header: unterminated quote");
+                return ib_fail(err, IB_E_REGISTRY,
+                               "bad WWW-Authenticate header: unterminated quote");
             }
             p++;
         } else {
@@ -172,8 +173,8 @@ add_query(struct ib_buf *q, const char *k, const char *v)
 
 /* GET (or POST with a refresh token) the realm for the scopes of x. */
 static int
-fetch_token(struct registry_client *c, struct reg_endpoint *ep, const char *scope,
-            char **out, struct ib_err **err)
+fetch_token(struct registry_client *c, struct reg_endpoint *ep, const char *scope, char **out,
+            struct ib_err **err)
 {
     AUTO_BUF struct ib_buf q = IB_BUF_INIT;
     if (ep->service)
@@ -351,8 +352,9 @@ reg_status_fail(const struct xfer *x, const char *refstr, struct ib_err **err)
         (x->status == 401 && insufficient))
         what = "denied: requested access to the resource is denied";
     else if (x->status == 401)
-        what = x->ep && x->ep->creds.user ? "unauthorized: incorrect username or password"
-                                          : "unauthorized: authentication required (imgbuild login)";
+        what = x->ep && x->ep->creds.user
+                   ? "unauthorized: incorrect username or password"
+                   : "unauthorized: authentication required (imgbuild login)";
     else if (code && strcmp(code, "MANIFEST_UNKNOWN") == 0)
         what = "manifest unknown (no such tag or digest)";
     else if (code && strcmp(code, "NAME_UNKNOWN") == 0)

@@ -144,8 +144,8 @@ load_cert_dir(struct reg_endpoint *ep, const char *dir, bool explicit_dir, struc
             AUTO_FREE char *key = ib_xasprintf("%.*s.key", (int)(strlen(path) - 5), path);
             if (access(key, R_OK) != 0) {
                 closedir(d);
-                return ib_fail(err, IB_E_USAGE, "cert dir '%s': '%s' has no matching .key",
-                               dir, de->d_name);
+                return ib_fail(err, IB_E_USAGE, "cert dir '%s': '%s' has no matching .key", dir,
+                               de->d_name);
             }
             ep->client_cert = ib_steal(&path);
             ep->client_key = ib_steal(&key);
@@ -170,10 +170,10 @@ reg_endpoint_get(struct registry_client *c, const char *domain, struct reg_endpo
     pthread_mutex_unlock(&c->lock);
     struct reg_endpoint *ep = ib_xcalloc(1, sizeof(*ep));
     ep->domain = ib_xstrdup(domain);
-    ep->api_host = ib_xstrdup(strcmp(domain, "docker.io") == 0 ||
-                                      strcmp(domain, "index.docker.io") == 0
-                                  ? "registry-1.docker.io"
-                                  : domain);
+    ep->api_host =
+        ib_xstrdup(strcmp(domain, "docker.io") == 0 || strcmp(domain, "index.docker.io") == 0
+                       ? "registry-1.docker.io"
+                       : domain);
     ib_buf_init(&ep->ca_blob);
     ep->https = true;
     ep->no_verify = c->opts.tls_no_verify;
@@ -211,7 +211,7 @@ reg_endpoint_creds(struct registry_client *c, struct reg_endpoint *ep, struct ib
     pthread_mutex_unlock(&c->lock);
     if (loaded)
         return 0;
-    struct reg_creds cr = { 0 };
+    struct reg_creds cr = {0};
     if (c->opts.username) {
         cr.user = ib_xstrdup(c->opts.username);
         cr.secret = ib_xstrdup(c->opts.password ? c->opts.password : "");

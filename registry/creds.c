@@ -114,8 +114,8 @@ read_config(const char *path, json_t **out, struct ib_err **err)
 /* Run docker-credential-NAME VERB with input on stdin; its stdout goes to out.
  * *status gets the exit status. */
 static int
-run_helper(const char *name, const char *verb, const char *input, struct ib_buf *out,
-           int *status, struct ib_err **err)
+run_helper(const char *name, const char *verb, const char *input, struct ib_buf *out, int *status,
+           struct ib_err **err)
 {
     AUTO_FREE char *prog = ib_xasprintf("docker-credential-%s", name);
     int in[2], op[2];
@@ -130,7 +130,7 @@ run_helper(const char *name, const char *verb, const char *input, struct ib_buf 
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-    char *argv[] = { prog, (char *)verb, NULL };
+    char *argv[] = {prog, (char *)verb, NULL};
     pid_t pid;
     int rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -215,8 +215,7 @@ auths_entry(json_t *cfg, const char *registry, const char **key)
 }
 
 int
-reg_creds_lookup(const char *path, const char *registry, struct reg_creds *out,
-                 struct ib_err **err)
+reg_creds_lookup(const char *path, const char *registry, struct reg_creds *out, struct ib_err **err)
 {
     memset(out, 0, sizeof(*out));
     json_t *cfg = NULL;
@@ -236,8 +235,7 @@ reg_creds_lookup(const char *path, const char *registry, struct reg_creds *out,
         if (auth && *auth) {
             char *colon;
             if (reg_base64_decode(auth, &dec) < 0 || !(colon = memchr(dec.s, ':', dec.len))) {
-                rc = ib_fail(err, IB_E_USAGE, "'%s': bad \"auth\" entry for '%s'", path,
-                             registry);
+                rc = ib_fail(err, IB_E_USAGE, "'%s': bad \"auth\" entry for '%s'", path, registry);
             } else {
                 out->user = ib_xstrndup(dec.s, (size_t)(colon - dec.s));
                 out->secret = ib_xstrdup(colon + 1);
@@ -299,8 +297,8 @@ reg_creds_store(const char *path, const char *registry, const char *user, const 
     const char *helper = helper_for(cfg, registry);
     int rc;
     if (helper) {
-        json_t *in = json_pack("{s:s,s:s,s:s}", "ServerURL", key, "Username", user, "Secret",
-                               password);
+        json_t *in =
+            json_pack("{s:s,s:s,s:s}", "ServerURL", key, "Username", user, "Secret", password);
         char *s = json_dumps(in, JSON_COMPACT);
         json_decref(in);
         AUTO_BUF struct ib_buf o = IB_BUF_INIT;

@@ -126,16 +126,15 @@ url_filename(const char *url)
 
 int
 registry_download(struct registry_client *c, const char *url, const char *dest,
-                  const char *checksum, struct registry_download_info *info,
-                  struct ib_err **err)
+                  const char *checksum, struct registry_download_info *info, struct ib_err **err)
 {
-    struct digest want = { "" };
+    struct digest want = {""};
     if (checksum && digest_parse(checksum, &want, err) < 0)
         return ib_err_prefix(err, "--checksum");
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return ib_fail(err, IB_E_USAGE, "download '%s': only http and https URLs", url);
     AUTO_FREE char *tmp = ib_xasprintf("%s.imgbuild-XXXXXX", dest);
-    struct dl d = { .fd = mkostemp(tmp, O_CLOEXEC) };
+    struct dl d = {.fd = mkostemp(tmp, O_CLOEXEC)};
     if (d.fd < 0)
         return ib_fail_errno(err, "create '%s'", tmp);
     int rc = digest_ctx_new(&d.hash, err);
@@ -154,13 +153,14 @@ registry_download(struct registry_client *c, const char *url, const char *dest,
     if (rc == 0) {
         digest_ctx_final(d.hash, &got);
         if (digest_is_set(&want) && !digest_eq(&want, &got))
-            rc = ib_fail(err, IB_E_REGISTRY, "download '%s': digest mismatch: got '%s', expected '%s'",
-                         url, got.s, want.s);
+            rc = ib_fail(err, IB_E_REGISTRY,
+                         "download '%s': digest mismatch: got '%s', expected '%s'", url, got.s,
+                         want.s);
     }
     if (rc == 0 && fchmod(d.fd, 0600) < 0)
         rc = ib_fail_errno(err, "chmod '%s'", tmp);
     if (rc == 0 && x.filetime > 0) {
-        struct timespec ts[2] = { { x.filetime, 0 }, { x.filetime, 0 } };
+        struct timespec ts[2] = {{x.filetime, 0}, {x.filetime, 0}};
         if (futimens(d.fd, ts) < 0)
             rc = ib_fail_errno(err, "set mtime of '%s'", tmp);
     }

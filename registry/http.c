@@ -105,13 +105,13 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
         const char *name;
         size_t off;
     } keep[] = {
-        { "location", offsetof(struct xfer, location) },
-        { "content-type", offsetof(struct xfer, content_type) },
-        { "docker-content-digest", offsetof(struct xfer, docker_digest) },
-        { "docker-upload-uuid", offsetof(struct xfer, upload_uuid) },
-        { "last-modified", offsetof(struct xfer, last_modified) },
-        { "www-authenticate", offsetof(struct xfer, www_auth) },
-        { "retry-after", offsetof(struct xfer, retry_after) },
+        {"location", offsetof(struct xfer, location)},
+        {"content-type", offsetof(struct xfer, content_type)},
+        {"docker-content-digest", offsetof(struct xfer, docker_digest)},
+        {"docker-upload-uuid", offsetof(struct xfer, upload_uuid)},
+        {"last-modified", offsetof(struct xfer, last_modified)},
+        {"www-authenticate", offsetof(struct xfer, www_auth)},
+        {"retry-after", offsetof(struct xfer, retry_after)},
     };
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
         if (strlen(keep[i].name) == klen && strncasecmp(p, keep[i].name, klen) == 0) {
@@ -267,7 +267,7 @@ start(struct registry_client *c, struct xfer *x, struct ib_err **err)
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
         }
         if (ep->ca_blob.len) {
-            struct curl_blob blob = { ep->ca_blob.s, ep->ca_blob.len, CURL_BLOB_COPY };
+            struct curl_blob blob = {ep->ca_blob.s, ep->ca_blob.len, CURL_BLOB_COPY};
             curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
         }
         if (ep->client_cert && ep->client_key) {
@@ -352,8 +352,8 @@ backoff(struct registry_client *c, struct xfer *x, double delay, const char *why
     x->attempts++;
     if (x->attempts >= c->opts.retries) {
         if (!x->err)
-            ib_fail(&x->err, IB_E_REGISTRY, "%s%s%s: %s (gave up after %u attempts)",
-                    host_of(x), host_sep(x), x->what ? x->what : x->cur_url, why, x->attempts);
+            ib_fail(&x->err, IB_E_REGISTRY, "%s%s%s: %s (gave up after %u attempts)", host_of(x),
+                    host_sep(x), x->what ? x->what : x->cur_url, why, x->attempts);
         return DONE;
     }
     if (delay < 0) {

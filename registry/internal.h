@@ -13,7 +13,7 @@
 #include "registry/registry.h"
 #include "store/store.h"
 
-#define REG_JSON_LIMIT (4u << 20)  /* manifests, indexes, token and error bodies */
+#define REG_JSON_LIMIT (4u << 20)    /* manifests, indexes, token and error bodies */
 #define REG_CONFIG_LIMIT (32u << 20) /* image configs */
 
 /* ---- credentials (creds.c) ------------------------------------------------ */
@@ -33,8 +33,8 @@ char *reg_config_path(const char *explicit_path);
 int reg_creds_lookup(const char *path, const char *registry, struct reg_creds *out,
                      struct ib_err **err);
 /* Store or erase credentials (helper if configured, else auths in config.json). */
-int reg_creds_store(const char *path, const char *registry, const char *user,
-                    const char *password, struct ib_err **err);
+int reg_creds_store(const char *path, const char *registry, const char *user, const char *password,
+                    struct ib_err **err);
 int reg_creds_erase(const char *path, const char *registry, struct ib_err **err);
 /* base64 (standard alphabet, padded). */
 char *reg_base64_encode(const void *p, size_t n);
@@ -75,10 +75,10 @@ struct reg_token {
 
 /* One registry host, with its connection and auth state. */
 struct reg_endpoint {
-    char *domain;    /* as in references: "docker.io", "localhost:5000" */
-    char *api_host;  /* "registry-1.docker.io", "localhost:5000" */
-    bool https;      /* scheme currently used */
-    bool may_plain;  /* loopback or --tls-verify=false: fall back to http when TLS is absent */
+    char *domain;   /* as in references: "docker.io", "localhost:5000" */
+    char *api_host; /* "registry-1.docker.io", "localhost:5000" */
+    bool https;     /* scheme currently used */
+    bool may_plain; /* loopback or --tls-verify=false: fall back to http when TLS is absent */
     bool scheme_known;
     bool no_verify;
     struct ib_buf ca_blob; /* extra CA certificates (PEM) from the cert dir */
@@ -115,11 +115,11 @@ int reg_endpoint_creds(struct registry_client *c, struct reg_endpoint *ep, struc
 struct xfer {
     /* set by the caller */
     struct reg_endpoint *ep;
-    const char *method; /* "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE" */
-    char *url;          /* owned */
-    char *scope;        /* owned; "repository:a/b:pull repository:c:pull" or NULL */
+    const char *method;     /* "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE" */
+    char *url;              /* owned */
+    char *scope;            /* owned; "repository:a/b:pull repository:c:pull" or NULL */
     struct ib_strv headers; /* extra request headers */
-    const char *what;   /* for messages: "manifest 'x'", "blob sha256:..." */
+    const char *what;       /* for messages: "manifest 'x'", "blob sha256:..." */
     /* request body: a buffer or a file */
     const char *up_buf;
     size_t up_len;
@@ -146,16 +146,16 @@ struct xfer {
     CURL *easy;
     struct curl_slist *slist;
     char errbuf[CURL_ERROR_SIZE];
-    char *cur_url;      /* after redirects */
-    bool auth_ok;       /* may send Authorization to cur_url */
+    char *cur_url; /* after redirects */
+    bool auth_ok;  /* may send Authorization to cur_url */
     bool auth_tried;
-    bool sent_auth;     /* this attempt carried Authorization */
+    bool sent_auth; /* this attempt carried Authorization */
     bool range_sent;
-    bool sink_started;  /* body bytes of this response are going to the sink */
-    bool discard;       /* response body not for the sink (error, redirect) */
+    bool sink_started; /* body bytes of this response are going to the sink */
+    bool discard;      /* response body not for the sink (error, redirect) */
     struct ib_buf errbody;
     unsigned attempts, redirects;
-    double not_before;  /* monotonic time of the next attempt */
+    double not_before; /* monotonic time of the next attempt */
     bool done;
 };
 
@@ -181,7 +181,6 @@ void auth_forget(struct registry_client *c, struct reg_endpoint *ep, const char 
 char *http_resolve(const char *base, const char *loc);
 /* Same scheme, host and port? */
 bool http_same_origin(const char *a, const char *b);
-
 
 /* ---- repositories and manifests (pull.c, layers.c, push.c) ------------------ */
 

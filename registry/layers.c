@@ -45,9 +45,9 @@ sink(void *arg, const void *p, size_t n, struct ib_err **err)
 {
     struct layer_dl *d = arg;
     if (d->layer.size && d->x->received + n > d->layer.size)
-        return ib_fail(err, IB_E_REGISTRY, "%s: layer '%s' is larger than the manifest says (%llu bytes)",
-                       d->lc->r->refstr, d->layer.digest.s,
-                       (unsigned long long)d->layer.size);
+        return ib_fail(err, IB_E_REGISTRY,
+                       "%s: layer '%s' is larger than the manifest says (%llu bytes)",
+                       d->lc->r->refstr, d->layer.digest.s, (unsigned long long)d->layer.size);
     if (!d->w && store_blob_begin(d->lc->st, &d->w, err) < 0)
         return -1;
     return blob_writer_write(d->w, p, n, err);
@@ -92,8 +92,7 @@ on_done(struct xfer *x)
     if (rc == 0) {
         struct blob_writer *w = ib_steal(&d->w);
         if (store_blob_commit(w, &d->layer.digest, NULL, NULL, &d->err) < 0) {
-            ib_err_prefix(&d->err, "%s: layer '%s'", r->refstr,
-                          d->layer.digest.s);
+            ib_err_prefix(&d->err, "%s: layer '%s'", r->refstr, d->layer.digest.s);
             rc = -1;
         }
     }
@@ -133,7 +132,7 @@ record_source(const struct reg_repo *r, struct store *st, const struct digest *d
 {
     AUTO_FREE char *key = ib_xasprintf("registry-blob %s %s", r->ep->domain, d->s);
     AUTO_FREE char *val = ib_xasprintf("{\"repo\":\"%s\"}", r->ref->path);
-    const char *roots[] = { d->s };
+    const char *roots[] = {d->s};
     store_cache_put(st, key, val, roots, 1, NULL);
 }
 
@@ -167,7 +166,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_load(st, manifest, &img, err) < 0)
         return ib_err_prefix(err, "%s", r->refstr);
-    struct layers_ctx lc = { .r = r, .st = st, .n = store_image_nlayers(img) };
+    struct layers_ctx lc = {.r = r, .st = st, .n = store_image_nlayers(img)};
     lc.dl = ib_xcalloc(lc.n ? lc.n : 1, sizeof(*lc.dl));
     pthread_mutex_init(&lc.mu, NULL);
     pthread_cond_init(&lc.cv, NULL);

@@ -32,16 +32,15 @@ normalize(struct reg_platform *p)
     static const struct {
         const char *from, *arch, *variant;
     } alias[] = {
-        { "x86_64", "amd64", "" },  { "x86-64", "amd64", "" }, { "aarch64", "arm64", "" },
-        { "armhf", "arm", "v7" },   { "armel", "arm", "v6" },  { "i386", "386", "" },
-        { "i686", "386", "" },      { "armv7l", "arm", "v7" }, { "armv6l", "arm", "v6" },
+        {"x86_64", "amd64", ""}, {"x86-64", "amd64", ""}, {"aarch64", "arm64", ""},
+        {"armhf", "arm", "v7"},  {"armel", "arm", "v6"},  {"i386", "386", ""},
+        {"i686", "386", ""},     {"armv7l", "arm", "v7"}, {"armv6l", "arm", "v6"},
     };
     for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++) {
         if (strcmp(p->arch, alias[i].from) == 0) {
             copy(p->arch, sizeof(p->arch), alias[i].arch, strlen(alias[i].arch));
             if (!p->variant[0])
-                copy(p->variant, sizeof(p->variant), alias[i].variant,
-                     strlen(alias[i].variant));
+                copy(p->variant, sizeof(p->variant), alias[i].variant, strlen(alias[i].variant));
         }
     }
     if (strcmp(p->os, "macos") == 0)

@@ -20,9 +20,9 @@
 #include "common/banned.h"
 
 #define MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define ACCEPT_MANIFESTS                                                                     \
-    "Accept: " MEDIA_OCI_INDEX ", " MEDIA_DOCKER_LIST ", " MEDIA_OCI_MANIFEST ", " \
-    MEDIA_DOCKER_MANIFEST
+#define ACCEPT_MANIFESTS                                                      \
+    "Accept: " MEDIA_OCI_INDEX ", " MEDIA_DOCKER_LIST ", " MEDIA_OCI_MANIFEST \
+    ", " MEDIA_DOCKER_MANIFEST
 
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 
@@ -73,8 +73,7 @@ static char *
 manifest_media(const struct xfer *x, json_t *j)
 {
     const char *ct = x->content_type;
-    if (ct && *ct && strncmp(ct, "text/plain", 10) != 0 &&
-        strncmp(ct, "application/json", 16) != 0)
+    if (ct && *ct && strncmp(ct, "text/plain", 10) != 0 && strncmp(ct, "application/json", 16) != 0)
         return ib_xstrndup(ct, strcspn(ct, "; "));
     const char *mt = json_string_value(json_object_get(j, "mediaType"));
     if (mt)
@@ -103,8 +102,8 @@ reg_get_manifest(const struct reg_repo *r, const char *reference, const struct d
     if (x->docker_digest && strncmp(x->docker_digest, "sha256:", 7) == 0 &&
         strcmp(x->docker_digest, out->digest.s) != 0)
         return ib_fail(err, IB_E_REGISTRY,
-                       "%s: digest mismatch: manifest is '%s', registry says '%s'",
-                       r->refstr, out->digest.s, x->docker_digest);
+                       "%s: digest mismatch: manifest is '%s', registry says '%s'", r->refstr,
+                       out->digest.s, x->docker_digest);
     json_error_t je;
     out->json = json_loadb(x->body.s, x->body.len, 0, &je);
     if (!out->json || !json_is_object(out->json)) {
@@ -202,8 +201,8 @@ check_config_platform(const struct reg_repo *r, struct store *st, const struct d
         if (reg_platform_select(arr, want) < 0) {
             char w[96];
             reg_platform_string(want, w, sizeof(w));
-            rc = ib_fail(err, IB_E_REGISTRY,
-                         "%s: image is for platform %s/%s%s%s only, not %s", r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
+            rc = ib_fail(err, IB_E_REGISTRY, "%s: image is for platform %s/%s%s%s only, not %s",
+                         r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
         }
         json_decref(arr);
     }
@@ -227,10 +226,11 @@ cache_lookup(struct store *st, const char *key, struct digest *top, struct diges
     if (store_cache_get(st, key, &b, NULL) < 0)
         return false;
     json_t *j = json_loadb(b.s, b.len, 0, NULL);
-    bool ok = j && digest_parse(json_string_value(json_object_get(j, "top")) ?: "", top, NULL) == 0 &&
-              digest_parse(json_string_value(json_object_get(j, "manifest")) ?: "", manifest,
-                           NULL) == 0 &&
-              store_blob_exists(st, manifest);
+    bool ok =
+        j && digest_parse(json_string_value(json_object_get(j, "top")) ?: "", top, NULL) == 0 &&
+        digest_parse(json_string_value(json_object_get(j, "manifest")) ?: "", manifest, NULL) ==
+            0 &&
+        store_blob_exists(st, manifest);
     json_decref(j);
     return ok;
 }
@@ -253,7 +253,7 @@ finish(const struct reg_repo *r, struct store *st, const struct digest *manifest
     if (store_tag(st, img, r->refstr, err) < 0)
         return -1;
     AUTO_FREE char *val = ib_xasprintf("{\"top\":\"%s\",\"manifest\":\"%s\"}", top->s, manifest->s);
-    const char *roots[] = { manifest->s };
+    const char *roots[] = {manifest->s};
     if (store_cache_put(st, key, val, roots, 1, err) < 0)
         return -1;
     if (out)
@@ -263,8 +263,7 @@ finish(const struct reg_repo *r, struct store *st, const struct digest *manifest
 
 int
 registry_pull(struct registry_client *c, struct store *st, const struct ref *ref,
-              const char *platform, unsigned flags, struct store_image **out,
-              struct ib_err **err)
+              const char *platform, unsigned flags, struct store_image **out, struct ib_err **err)
 {
     struct reg_platform want;
     if (platform ? reg_platform_parse(platform, &want, err) < 0 : (reg_platform_host(&want), 0))
@@ -273,7 +272,7 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     if (reg_repo_init(c, ref, false, &r, err) < 0)
         return -1;
     AUTO_FREE char *key = cache_key(r.refstr, &want);
-    struct digest top = { "" }, manifest = { "" };
+    struct digest top = {""}, manifest = {""};
     bool cached = cache_lookup(st, key, &top, &manifest);
     int rc = 0;
     if (cached && (flags & REGISTRY_PULL_CACHED)) {
@@ -285,7 +284,7 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
         ib_err_free(e2);
     }
     const char *reference = ref->digest ? ref->digest : ref->tag;
-    struct digest want_top = { "" };
+    struct digest want_top = {""};
     if (ref->digest) {
         digest_parse(ref->digest, &want_top, NULL);
     } else {
@@ -310,7 +309,7 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
         }
         ib_err_free(e2);
     }
-    struct reg_manifest m = { 0 }, sub = { 0 };
+    struct reg_manifest m = {0}, sub = {0};
     rc = reg_get_manifest(&r, digest_is_set(&want_top) ? want_top.s : reference,
                           digest_is_set(&want_top) ? &want_top : NULL, &m, err);
     struct reg_manifest *mm = &m;
@@ -330,9 +329,9 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
         rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", r.refstr, mm->media);
     struct digest cfgd;
     if (rc == 0 &&
-        digest_parse(json_string_value(json_object_get(json_object_get(mm->json, "config"),
-                                                       "digest")) ?: "",
-                     &cfgd, err) < 0)
+        digest_parse(
+            json_string_value(json_object_get(json_object_get(mm->json, "config"), "digest")) ?: "",
+            &cfgd, err) < 0)
         rc = ib_err_prefix(err, "%s: manifest config", r.refstr);
     if (rc == 0)
         rc = fetch_small_blob(&r, st, &cfgd, err);

@@ -82,8 +82,8 @@ make_manifest(struct push *p, const struct store_image *img, const struct regist
     bool compressed = true;
     for (size_t i = 0; i < nl; i++)
         compressed &= store_image_layer(img, i)->compression != STORE_COMPRESS_NONE;
-    enum store_compression want = o->compression ? (enum store_compression)o->compression
-                                                 : STORE_COMPRESS_GZIP;
+    enum store_compression want =
+        o->compression ? (enum store_compression)o->compression : STORE_COMPRESS_GZIP;
     bool docker = o->format == REGISTRY_FORMAT_DOCKER;
     if (docker && want == STORE_COMPRESS_ZSTD)
         return ib_fail(err, IB_E_USAGE, "Docker schema2 has no zstd layers: use --format oci");
@@ -100,7 +100,7 @@ make_manifest(struct push *p, const struct store_image *img, const struct regist
         json_t *j = json_loadb(out->s, out->len, 0, NULL);
         const char *mt = json_string_value(json_object_get(j, "mediaType"));
         *media = mt && strcmp(mt, MEDIA_DOCKER_MANIFEST) == 0 ? MEDIA_DOCKER_MANIFEST
-                                                               : MEDIA_OCI_MANIFEST;
+                                                              : MEDIA_OCI_MANIFEST;
         json_decref(j);
         for (size_t i = 0; i < nl; i++)
             add_blob(p, &store_image_layer(img, i)->digest, store_image_layer(img, i)->size);
@@ -116,17 +116,17 @@ make_manifest(struct push *p, const struct store_image *img, const struct regist
         add_blob(p, &l.digest, l.size);
         const char *lm = docker ? (l.compression == STORE_COMPRESS_ZSTD ? MEDIA_DOCKER_LAYER_ZSTD
                                                                         : MEDIA_DOCKER_LAYER_GZIP)
-                                : l.compression == STORE_COMPRESS_ZSTD ? MEDIA_LAYER_ZSTD
-                                : l.compression == STORE_COMPRESS_GZIP ? MEDIA_LAYER_GZIP
-                                                                       : MEDIA_LAYER_TAR;
+                         : l.compression == STORE_COMPRESS_ZSTD ? MEDIA_LAYER_ZSTD
+                         : l.compression == STORE_COMPRESS_GZIP ? MEDIA_LAYER_GZIP
+                                                                : MEDIA_LAYER_TAR;
         json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", lm, "digest",
                                                 l.digest.s, "size", (json_int_t)l.size));
     }
     *media = docker ? MEDIA_DOCKER_MANIFEST : MEDIA_OCI_MANIFEST;
-    json_t *m = json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType", *media,
-                          "config", "mediaType", docker ? MEDIA_DOCKER_CONFIG : MEDIA_OCI_CONFIG,
-                          "digest", store_image_id(img)->s, "size", (json_int_t)csize, "layers",
-                          layers);
+    json_t *m =
+        json_pack("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType", *media,
+                  "config", "mediaType", docker ? MEDIA_DOCKER_CONFIG : MEDIA_OCI_CONFIG, "digest",
+                  store_image_id(img)->s, "size", (json_int_t)csize, "layers", layers);
     if (!m)
         ib_oom();
     char *s = json_dumps(m, JSON_COMPACT);
@@ -227,8 +227,8 @@ round_put(struct push *p, struct ib_err **err)
             rc = -1;
             break;
         }
-        char *url = ib_xasprintf("%s%sdigest=%s", u->location,
-                                 strchr(u->location, '?') ? "&" : "?", u->d.s);
+        char *url = ib_xasprintf("%s%sdigest=%s", u->location, strchr(u->location, '?') ? "&" : "?",
+                                 u->d.s);
         struct xfer *x = ib_xcalloc(1, sizeof(*x));
         xfer_init(x, p->r.ep, "PUT", url);
         x->scope = ib_xstrdup(p->r.scope);
@@ -253,17 +253,16 @@ round_put(struct push *p, struct ib_err **err)
 }
 
 int
-registry_push(struct registry_client *c, struct store *st, const char *src,
-              const struct ref *dest, const struct registry_push_opts *opts,
-              struct digest *pushed, struct ib_err **err)
+registry_push(struct registry_client *c, struct store *st, const char *src, const struct ref *dest,
+              const struct registry_push_opts *opts, struct digest *pushed, struct ib_err **err)
 {
-    static const struct registry_push_opts defaults = { 0 };
+    static const struct registry_push_opts defaults = {0};
     if (!opts)
         opts = &defaults;
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_get(st, src, &img, err) < 0)
         return -1;
-    struct push p = { .st = st };
+    struct push p = {.st = st};
     if (reg_repo_init(c, dest, true, &p.r, err) < 0)
         return -1;
     AUTO_BUF struct ib_buf man = IB_BUF_INIT;
@@ -296,8 +295,7 @@ registry_push(struct registry_client *c, struct store *st, const char *src,
         reg_xfer_free(x);
     }
     if (rc == 0 && dest->tag && dest->digest && strcmp(dest->digest, md.s) != 0)
-        rc = ib_fail(err, IB_E_REGISTRY, "%s: pushed manifest is '%s'",
-                     p.r.refstr, md.s);
+        rc = ib_fail(err, IB_E_REGISTRY, "%s: pushed manifest is '%s'", p.r.refstr, md.s);
     if (rc == 0 && pushed)
         *pushed = md;
     push_release(&p);

@@ -38,9 +38,9 @@ struct registry_opts {
     const char *config_path; /* NULL: $DOCKER_CONFIG/config.json or ~/.docker/config.json */
     const char *username;    /* explicit credentials (--creds); NULL: from the config */
     const char *password;
-    unsigned parallel;       /* blobs at once; 0: 4 */
-    unsigned timeout_s;      /* no progress for this long fails a transfer; 0: 30 */
-    unsigned retries;        /* attempts per request; 0: 4 */
+    unsigned parallel;  /* blobs at once; 0: 4 */
+    unsigned timeout_s; /* no progress for this long fails a transfer; 0: 30 */
+    unsigned retries;   /* attempts per request; 0: 4 */
 };
 
 /* opts may be NULL (defaults).  *out: free with registry_client_free. */
@@ -64,7 +64,8 @@ int registry_pull(struct registry_client *c, struct store *st, const struct ref 
                   struct ib_err **err);
 
 enum registry_format {
-    REGISTRY_FORMAT_AUTO = 0, /* the stored manifest as is when its layers are compressed, else OCI */
+    REGISTRY_FORMAT_AUTO =
+        0, /* the stored manifest as is when its layers are compressed, else OCI */
     REGISTRY_FORMAT_OCI,
     REGISTRY_FORMAT_DOCKER, /* Docker schema2 (gzip layers only) */
 };
@@ -90,9 +91,9 @@ int registry_logout(struct registry_client *c, const char *registry, struct ib_e
 
 /* What registry_download learned. */
 struct registry_download_info {
-    time_t mtime;        /* Last-Modified, or 0 when the server sent none */
-    char *filename;      /* last path segment of the final URL ("index" if empty); caller frees */
-    char digest[72];     /* "sha256:<hex>" of the bytes */
+    time_t mtime;    /* Last-Modified, or 0 when the server sent none */
+    char *filename;  /* last path segment of the final URL ("index" if empty); caller frees */
+    char digest[72]; /* "sha256:<hex>" of the bytes */
     uint64_t size;
 };
 

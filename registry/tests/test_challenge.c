@@ -11,9 +11,10 @@ TEST(bearer_docker_hub)
 {
     struct ib_err *err = NULL;
     struct reg_challenge ch;
-    CHECK_OK(reg_challenge_parse("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-                                 "scope=\"repository:library/busybox:pull\"",
-                                 &ch, &err));
+    CHECK_OK(reg_challenge_parse(
+        "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+        "scope=\"repository:library/busybox:pull\"",
+        &ch, &err));
     CHECK_INT(ch.kind, REG_AUTH_BEARER);
     CHECK_STR(ch.realm, "https://auth.docker.io/token");
     CHECK_STR(ch.service, "registry.docker.io");
@@ -25,9 +26,10 @@ TEST(bearer_spacing_case_escapes_and_extra_params)
 {
     struct ib_err *err = NULL;
     struct reg_challenge ch;
-    CHECK_OK(reg_challenge_parse("  bEaReR  realm = \"http://h/t\\\"x\" , error=\"insufficient_scope\", "
-                                 "Service=tok,scope=\"repository:a/b:pull,push\"",
-                                 &ch, &err));
+    CHECK_OK(
+        reg_challenge_parse("  bEaReR  realm = \"http://h/t\\\"x\" , error=\"insufficient_scope\", "
+                            "Service=tok,scope=\"repository:a/b:pull,push\"",
+                            &ch, &err));
     CHECK_INT(ch.kind, REG_AUTH_BEARER);
     CHECK_STR(ch.realm, "http://h/t\"x");
     CHECK_STR(ch.service, "tok");
@@ -66,7 +68,7 @@ TEST(bad_challenges)
 
 TEST(base64_round_trip)
 {
-    static const char *v[] = { "", "a", "ab", "abc", "alice:s3cret", "user:pa:ss\xff" };
+    static const char *v[] = {"", "a", "ab", "abc", "alice:s3cret", "user:pa:ss\xff"};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         AUTO_FREE char *e = reg_base64_encode(v[i], strlen(v[i]));
         AUTO_BUF struct ib_buf d = IB_BUF_INIT;
@@ -81,7 +83,8 @@ TEST(base64_round_trip)
 
 TEST(redirect_origins)
 {
-    AUTO_FREE char *a = http_resolve("https://r.io:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/u1?s=1");
+    AUTO_FREE char *a =
+        http_resolve("https://r.io:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/u1?s=1");
     CHECK_STR(a, "https://r.io:5000/v2/x/blobs/uploads/u1?s=1");
     AUTO_FREE char *b = http_resolve("https://r.io/v2/x", "https://cdn.example/blob?sig=1");
     CHECK_STR(b, "https://cdn.example/blob?sig=1");

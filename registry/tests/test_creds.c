@@ -27,20 +27,20 @@ write_tmp(const char *name, const char *text, mode_t mode)
 }
 
 /* "alice:pw1" in base64 is YWxpY2U6cHcx; "bob:p:w" is Ym9iOnA6dw== */
-static const char config[] =
-    "{\"auths\":{"
-    "\"https://index.docker.io/v1/\":{\"auth\":\"YWxpY2U6cHcx\"},"
-    "\"http://localhost:5000/v2/\":{\"auth\":\"Ym9iOnA6dw==\"},"
-    "\"plain.example\":{\"username\":\"carol\",\"password\":\"pw3\"},"
-    "\"tok.example\":{\"identitytoken\":\"refresh-123\"},"
-    "\"broken.example\":{\"auth\":\"bm9jb2xvbg==\"}},"
-    "\"credHelpers\":{\"helped.example\":\"fake\"}}";
+static const char config[] = "{\"auths\":{"
+                             "\"https://index.docker.io/v1/\":{\"auth\":\"YWxpY2U6cHcx\"},"
+                             "\"http://localhost:5000/v2/\":{\"auth\":\"Ym9iOnA6dw==\"},"
+                             "\"plain.example\":{\"username\":\"carol\",\"password\":\"pw3\"},"
+                             "\"tok.example\":{\"identitytoken\":\"refresh-123\"},"
+                             "\"broken.example\":{\"auth\":\"bm9jb2xvbg==\"}},"
+                             "\"credHelpers\":{\"helped.example\":\"fake\"}}";
 
 static const char helper[] =
     "#!/bin/sh\n"
     "read -r server\n"
     "case \"$1/$server\" in\n"
-    "get/helped.example) echo '{\"ServerURL\":\"helped.example\",\"Username\":\"dave\",\"Secret\":\"pw4\"}' ;;\n"
+    "get/helped.example) echo "
+    "'{\"ServerURL\":\"helped.example\",\"Username\":\"dave\",\"Secret\":\"pw4\"}' ;;\n"
     "get/*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
     "*) echo \"$1 $server\" >> \"$(dirname \"$0\")/helper.log\" ;;\n"
     "esac\n";
@@ -101,7 +101,8 @@ helper_on_path(void)
     AUTO_FREE char *bin = ib_path_join(ib_test_tmpdir(), "bin");
     mkdir(bin, 0755);
     AUTO_FREE char *h = write_tmp("bin/docker-credential-fake", helper, 0755);
-    AUTO_FREE char *p = ib_xasprintf("%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    AUTO_FREE char *p =
+        ib_xasprintf("%s:%s", bin, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     setenv("PATH", p, 1);
 }
 
@@ -115,9 +116,9 @@ TEST(credential_helper)
     CHECK_STR(c.secret, "pw4");
     reg_creds_release(&c);
     /* a credsStore that knows nothing: falls back to auths */
-    AUTO_FREE char *p2 = write_tmp("store.json",
-                                   "{\"credsStore\":\"fake\",\"auths\":{\"x.example\":{\"auth\":\"YWxpY2U6cHcx\"}}}",
-                                   0600);
+    AUTO_FREE char *p2 = write_tmp(
+        "store.json",
+        "{\"credsStore\":\"fake\",\"auths\":{\"x.example\":{\"auth\":\"YWxpY2U6cHcx\"}}}", 0600);
     CHECK(lookup(p2, "x.example", &c) == 0);
     CHECK_STR(c.user, "alice");
     reg_creds_release(&c);

@@ -40,7 +40,7 @@ static int
 free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t n = sizeof(a);
     if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         getsockname(s, (struct sockaddr *)&a, &n) < 0)
@@ -53,8 +53,9 @@ static bool
 listening(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
     close(s);
     return ok;
@@ -97,7 +98,7 @@ site(void)
             fputs("hello, world\n", fp);
             fclose(fp);
         }
-        struct timespec ts[2] = { { 1700000000, 0 }, { 1700000000, 0 } };
+        struct timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
         utimensat(AT_FDCWD, f, ts, 0);
     }
     return dir;

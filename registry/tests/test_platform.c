@@ -18,12 +18,16 @@ pick(const char *want, const char *index_json)
     return i;
 }
 
-#define E(os, arch, var) "{\"digest\":\"sha256:x\",\"platform\":{\"os\":\"" os "\",\"architecture\":\"" arch "\"" var "}}"
+#define E(os, arch, var)                                                                         \
+    "{\"digest\":\"sha256:x\",\"platform\":{\"os\":\"" os "\",\"architecture\":\"" arch "\"" var \
+    "}}"
 #define V(v) ",\"variant\":\"" v "\""
 
-static const char idx[] = "[" E("linux", "amd64", "") "," E("linux", "arm", V("v6")) ","
-    E("linux", "arm", V("v7")) "," E("linux", "arm64", V("v8")) "," E("windows", "amd64", "") ","
-    E("unknown", "unknown", "") "," E("linux", "386", "") "]";
+static const char idx[] =
+    "[" E("linux", "amd64", "") "," E("linux", "arm", V("v6")) "," E("linux", "arm", V("v7")) "," E(
+        "linux", "arm64", V("v8")) "," E("windows", "amd64", "") "," E("unknown", "unknown",
+                                                                       "") "," E("linux", "386",
+                                                                                 "") "]";
 
 TEST(parse_and_normalize)
 {
@@ -39,7 +43,7 @@ TEST(parse_and_normalize)
     CHECK_OK(reg_platform_parse("linux/armhf", &p, &err));
     reg_platform_string(&p, s, sizeof(s));
     CHECK_STR(s, "linux/arm/v7");
-    static const char *bad[] = { "linux", "/amd64", "linux/", "linux/arm/", "a/b/c/d", "" };
+    static const char *bad[] = {"linux", "/amd64", "linux/", "linux/arm/", "a/b/c/d", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK(reg_platform_parse(bad[i], &p, &err) < 0);
         CHECK(err && strstr(err->msg, "bad platform"));
@@ -62,12 +66,12 @@ TEST(host_platform)
 TEST(select_rules)
 {
     CHECK_INT(pick("linux/amd64", idx), 0);
-    CHECK_INT(pick("linux/arm64", idx), 3);    /* "" == v8 */
+    CHECK_INT(pick("linux/arm64", idx), 3); /* "" == v8 */
     CHECK_INT(pick("linux/arm64/v8", idx), 3);
     CHECK_INT(pick("linux/arm/v7", idx), 2);
     CHECK_INT(pick("linux/arm/v6", idx), 1);
-    CHECK_INT(pick("linux/arm/v8", idx), 2);   /* highest compatible lower variant */
-    CHECK_INT(pick("linux/arm/v5", idx), -1);  /* nothing that old */
+    CHECK_INT(pick("linux/arm/v8", idx), 2);  /* highest compatible lower variant */
+    CHECK_INT(pick("linux/arm/v5", idx), -1); /* nothing that old */
     CHECK_INT(pick("windows/amd64", idx), 4);
     CHECK_INT(pick("linux/i686", idx), 6);
     CHECK_INT(pick("linux/s390x", idx), -1);
@@ -78,5 +82,6 @@ TEST(select_rules)
     CHECK_INT(pick("linux/amd64/v1", idx), 0);
     CHECK_INT(pick("linux/amd64", "[" E("linux", "amd64", V("v1")) "]"), 0);
     /* exact variant beats no variant */
-    CHECK_INT(pick("linux/arm/v7", "[" E("linux", "arm", "") "," E("linux", "arm", V("v7")) "]"), 1);
+    CHECK_INT(pick("linux/arm/v7", "[" E("linux", "arm", "") "," E("linux", "arm", V("v7")) "]"),
+              1);
 }
