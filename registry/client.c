@@ -56,6 +56,7 @@ registry_client_new(const struct registry_opts *opts, struct registry_client **o
         c->opts.retries = 4;
     c->config_path = reg_config_path(c->opts.config_path);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->multi_lock, NULL);
     c->share = curl_share_init();
     if (!c->share)
         ib_oom();
@@ -98,7 +99,10 @@ registry_client_free(struct registry_client *c)
         endpoint_free(c->endpoints);
         c->endpoints = n;
     }
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
     curl_share_cleanup(c->share);
+    pthread_mutex_destroy(&c->multi_lock);
     pthread_mutex_destroy(&c->lock);
     free(c->config_path);
     free(c);

@@ -469,9 +469,15 @@ int
 http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned parallel,
          struct ib_err **err)
 {
-    CURLM *m = curl_multi_init();
-    if (!m)
+    /* the client's multi handle keeps connections and the parsed CA bundle
+     * (~50 ms to load) from one call to the next; a second thread using the
+     * same client meanwhile gets a multi handle of its own */
+    bool own = pthread_mutex_trylock(&c->multi_lock) != 0;
+    CURLM *m = own ? NULL : c->multi;
+    if (!m && !(m = curl_multi_init()))
         ib_oom();
+    if (!own)
+        c->multi = m;
     if (parallel == 0)
         parallel = 1;
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
@@ -509,6 +515,7 @@ http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned paralle
             active++;
         }
         int running = 0;
+        bool ready_now = false; /* a transfer to start again at once (redirect, auth) */
         curl_multi_perform(m, &running);
         CURLMsg *msg;
         int left;
@@ -525,6 +532,7 @@ http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned paralle
             active--;
             if (finish(c, xs[i], res) == AGAIN) {
                 state[i] = PENDING;
+                ready_now |= xs[i]->not_before <= mono();
             } else {
                 state[i] = FINISHED;
                 finished++;
@@ -539,6 +547,8 @@ http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned paralle
             double d = wake - mono();
             timeout = d <= 0 ? 0 : (int)(d * 1000) + 1;
         }
+        if (ready_now)
+            continue;
         if (active > 0 || timeout > 0)
             curl_multi_poll(m, NULL, 0, timeout, NULL);
     }
@@ -548,7 +558,10 @@ http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned paralle
             ib_fail(err, xs[i]->err->kind, "%s", xs[i]->err->msg);
         }
     }
-    curl_multi_cleanup(m);
+    if (own)
+        curl_multi_cleanup(m);
+    else
+        pthread_mutex_unlock(&c->multi_lock);
     return rc;
 }
 

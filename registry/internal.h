@@ -98,6 +98,8 @@ struct registry_client {
     struct reg_endpoint *endpoints;
     pthread_mutex_t lock;
     CURLSH *share; /* DNS, TLS sessions, connections */
+    CURLM *multi;  /* kept between requests: connections and the loaded CA store */
+    pthread_mutex_t multi_lock;
 };
 
 /* The endpoint of domain (created on first use).  Never fails for a valid domain. */
