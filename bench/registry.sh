@@ -3,7 +3,8 @@
 # 5 layers, ~40 MB gzip, made offline from this machine's /usr) against a
 # loopback docker-registry: imgbuild vs `skopeo copy` for the same transfer.
 #   pull: imgbuild pull (fetch + verify + unpack into snapshots) vs
-#         skopeo copy docker://... oci:DIR (fetch + verify, no unpack)
+#         skopeo copy docker://... oci:DIR (fetch + verify, no unpack), and vs
+#         that plus `umoci raw unpack` (the same work as imgbuild)
 #   push: imgbuild push of the pulled image to a new repository vs
 #         skopeo copy oci:LAYOUT docker://... to a new repository
 # Prints the median of RUNS (default 3) interleaved runs and the ratios.
@@ -72,7 +73,7 @@ skopeo copy --dest-tls-verify=false oci:"$L":img docker://$R/seed/img:1 >/dev/nu
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
 median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
-: >"$T/ib-pull" && : >"$T/sk-pull" && : >"$T/ib-push" && : >"$T/sk-push"
+: >"$T/ib-pull" && : >"$T/sk-pull" && : >"$T/sk-pull-unpack" && : >"$T/ib-push" && : >"$T/sk-push"
 i=0
 while [ $i -lt $RUNS ]; do
     i=$((i + 1))
@@ -81,20 +82,26 @@ while [ $i -lt $RUNS ]; do
     IMGBUILD_ROOT=$T/store "$IMGBUILD" pull $R/seed/img:1 >/dev/null
     b=$(now)
     skopeo copy --src-tls-verify=false docker://$R/seed/img:1 oci:"$T/skout":img >/dev/null
+    b2=$(now)
+    umoci raw unpack --image "$T/skout":img "$T/skroot" >/dev/null 2>&1
+    rm -rf "$T/skroot"
     c=$(now)
     IMGBUILD_ROOT=$T/store "$IMGBUILD" push $R/seed/img:1 $R/ib$i/img:1 >/dev/null
     d=$(now)
     skopeo copy --dest-tls-verify=false oci:"$L":img docker://$R/sk$i/img:1 >/dev/null
     e=$(now)
     secs "$a" "$b" >>"$T/ib-pull"
-    secs "$b" "$c" >>"$T/sk-pull"
+    secs "$b" "$b2" >>"$T/sk-pull"
+    secs "$b" "$c" >>"$T/sk-pull-unpack"
     secs "$c" "$d" >>"$T/ib-push"
     secs "$d" "$e" >>"$T/sk-push"
 done
-ibp=$(median <"$T/ib-pull") skp=$(median <"$T/sk-pull")
+ibp=$(median <"$T/ib-pull") skp=$(median <"$T/sk-pull") sku2=$(median <"$T/sk-pull-unpack")
 ibu=$(median <"$T/ib-push") sku=$(median <"$T/sk-push")
 echo "image: 5 layers, $((total / 1000000)) MB compressed; median of $RUNS runs"
-printf 'pull: imgbuild %.2f s (with unpack), skopeo copy %.2f s: ratio %.2f\n' "$ibp" "$skp" \
-    "$(echo "$ibp / $skp" | bc -l)"
+printf 'pull: imgbuild %.2f s (fetch + unpack), skopeo copy %.2f s (fetch only): ratio %.2f\n' \
+    "$ibp" "$skp" "$(echo "$ibp / $skp" | bc -l)"
+printf 'pull: imgbuild %.2f s, skopeo copy + umoci raw unpack %.2f s: ratio %.2f\n' \
+    "$ibp" "$sku2" "$(echo "$ibp / $sku2" | bc -l)"
 printf 'push: imgbuild %.2f s, skopeo copy %.2f s: ratio %.2f\n' "$ibu" "$sku" \
     "$(echo "$ibu / $sku" | bc -l)"
