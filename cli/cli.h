@@ -36,6 +36,11 @@ int cmd_load(int argc, char **argv, struct ib_err **err);
 int cmd_prune(int argc, char **argv, struct ib_err **err);
 int cmd_fsck(int argc, char **argv, struct ib_err **err);
 int cmd_layer_commit(int argc, char **argv, struct ib_err **err);
+/* registry commands: cmd_registry.c, cmd_login.c */
+int cmd_pull(int argc, char **argv, struct ib_err **err);
+int cmd_push(int argc, char **argv, struct ib_err **err);
+int cmd_login(int argc, char **argv, struct ib_err **err);
+int cmd_logout(int argc, char **argv, struct ib_err **err);
 /* Returns the command's exit status (> 0) when it ran and failed. */
 int cmd_run_step(int argc, char **argv, struct ib_err **err);
 int cmd_version(int argc, char **argv, struct ib_err **err);

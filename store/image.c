@@ -178,6 +178,13 @@ image_load(struct store *st, const struct digest *manifest, struct store_image *
     return 0;
 }
 
+int
+store_image_load(struct store *st, const struct digest *manifest, struct store_image **out,
+                 struct ib_err **err)
+{
+    return image_load(st, manifest, out, err);
+}
+
 /* ---- index.json ---------------------------------------------------------- */
 
 int

@@ -18,7 +18,7 @@ struct store {
     int tmpfd;
     int snapfd;
     int cachefd;
-    unsigned counter;
+    unsigned counter; /* atomic: tmp names may be made from several threads */
     bool exclusive;
 };
 

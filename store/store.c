@@ -200,13 +200,15 @@ store_root(const struct store *st)
 char *
 store_tmp_name(struct store *st, const char *what)
 {
-    return ib_xasprintf("%ld-%u-%s", (long)getpid(), st->counter++, what);
+    return ib_xasprintf("%ld-%u-%s", (long)getpid(),
+                        __atomic_fetch_add(&st->counter, 1, __ATOMIC_RELAXED), what);
 }
 
 char *
 store_snap_tmp_name(struct store *st, const char *what)
 {
-    return ib_xasprintf("tmp-%ld-%u-%s", (long)getpid(), st->counter++, what);
+    return ib_xasprintf("tmp-%ld-%u-%s", (long)getpid(),
+                        __atomic_fetch_add(&st->counter, 1, __ATOMIC_RELAXED), what);
 }
 
 int

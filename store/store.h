@@ -222,6 +222,10 @@ struct store_image;
 int store_image_get(struct store *st, const char *name, struct store_image **out,
                     struct ib_err **err);
 void store_image_free(struct store_image *img);
+/* Load the image whose manifest blob (OCI or Docker schema2) is manifest; its
+ * config blob must be stored too.  Not tagged by this.  *out: store_image_free. */
+int store_image_load(struct store *st, const struct digest *manifest, struct store_image **out,
+                     struct ib_err **err);
 /* Image id (config digest) and manifest digest ("" for an uncommitted image). */
 const struct digest *store_image_id(const struct store_image *img);
 const struct digest *store_image_digest(const struct store_image *img);

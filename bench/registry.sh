@@ -1,0 +1,107 @@
+#!/bin/sh
+# bench/registry.sh: pull and push of a multi-layer image (~105 MB of files in
+# 5 layers, ~40 MB gzip, made offline from this machine's /usr) against a
+# loopback docker-registry: imgbuild vs `skopeo copy` for the same transfer.
+#   pull: imgbuild pull (fetch + verify + unpack into snapshots) vs
+#         skopeo copy docker://... oci:DIR (fetch + verify, no unpack), and vs
+#         that plus `umoci raw unpack` (the same work as imgbuild)
+#   push: imgbuild push of the pulled image to a new repository vs
+#         skopeo copy oci:LAYOUT docker://... to a new repository
+# Prints the median of RUNS (default 3) interleaved runs and the ratios.
+set -eu
+IMGBUILD=${IMGBUILD:-$(pwd)/imgbuild}
+RUNS=${RUNS:-3}
+PY=/usr/bin/python3
+here=$(cd "$(dirname "$0")/.." && pwd)
+T=$(mktemp -d /tmp/ib-bench-reg.XXXXXX)
+pid=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$T" "$T".snapshots' EXIT
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$T/reg.yml" <<EOF
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $T/data
+http:
+  addr: 127.0.0.1:$port
+EOF
+docker-registry serve "$T/reg.yml" >"$T/reg.log" 2>&1 &
+pid=$!
+R=127.0.0.1:$port
+
+# ---- the image: an OCI layout made with tar, gzip and jq -------------------------------
+L=$T/lay
+mkdir -p "$L/blobs/sha256"
+"$here"/testdata/make-busybox-rootfs.sh "$T/rootfs" >/dev/null
+put() { # FILE -> digest (moved into the layout)
+    d=$(sha256sum "$1" | cut -c1-64)
+    mv "$1" "$L/blobs/sha256/$d"
+    echo "sha256:$d"
+}
+layers="" diffs=""
+n=0
+for src in "$T/rootfs:." /:usr/share/perl /:usr/lib/x86_64-linux-gnu/perl /:usr/lib/python3.11 \
+    /:usr/share/zoneinfo; do
+    n=$((n + 1))
+    tar -C "${src%%:*}" --sort=name --mtime=2024-01-01 --owner=0 --group=0 --numeric-owner \
+        -cf "$T/l$n.tar" "${src#*:}" 2>/dev/null
+    diffs="$diffs \"sha256:$(sha256sum "$T/l$n.tar" | cut -c1-64)\""
+    gzip -n -6 "$T/l$n.tar"
+    size=$(stat -c %s "$T/l$n.tar.gz")
+    d=$(put "$T/l$n.tar.gz")
+    layers="$layers {\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"$d\",\"size\":$size}"
+done
+diffs=$(echo "$diffs" | sed 's/^ //; s/ /,/g')
+layers=$(echo "$layers" | sed 's/^ //; s/ {/,{/g')
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+    "$diffs" >"$T/config.json"
+csize=$(stat -c %s "$T/config.json")
+cd=$(put "$T/config.json")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[%s]}' \
+    "$cd" "$csize" "$layers" >"$T/manifest.json"
+msize=$(stat -c %s "$T/manifest.json")
+md=$(put "$T/manifest.json")
+printf '{"imageLayoutVersion":"1.0.0"}' >"$L/oci-layout"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"img"}}]}' \
+    "$md" "$msize" >"$L/index.json"
+total=$(du -sb "$L/blobs" | cut -f1)
+skopeo copy --dest-tls-verify=false oci:"$L":img docker://$R/seed/img:1 >/dev/null
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc; }
+median() { sort -n | sed -n "$(((RUNS + 1) / 2))p"; }
+: >"$T/ib-pull" && : >"$T/sk-pull" && : >"$T/sk-pull-unpack" && : >"$T/ib-push" && : >"$T/sk-push"
+i=0
+while [ $i -lt $RUNS ]; do
+    i=$((i + 1))
+    rm -rf "$T/store" "$T/store.snapshots" "$T/skout"
+    a=$(now)
+    IMGBUILD_ROOT=$T/store "$IMGBUILD" pull $R/seed/img:1 >/dev/null
+    b=$(now)
+    skopeo copy --src-tls-verify=false docker://$R/seed/img:1 oci:"$T/skout":img >/dev/null
+    b2=$(now)
+    umoci raw unpack --image "$T/skout":img "$T/skroot" >/dev/null 2>&1
+    rm -rf "$T/skroot"
+    c=$(now)
+    IMGBUILD_ROOT=$T/store "$IMGBUILD" push $R/seed/img:1 $R/ib$i/img:1 >/dev/null
+    d=$(now)
+    skopeo copy --dest-tls-verify=false oci:"$L":img docker://$R/sk$i/img:1 >/dev/null
+    e=$(now)
+    secs "$a" "$b" >>"$T/ib-pull"
+    secs "$b" "$b2" >>"$T/sk-pull"
+    secs "$b" "$c" >>"$T/sk-pull-unpack"
+    secs "$c" "$d" >>"$T/ib-push"
+    secs "$d" "$e" >>"$T/sk-push"
+done
+ibp=$(median <"$T/ib-pull") skp=$(median <"$T/sk-pull") sku2=$(median <"$T/sk-pull-unpack")
+ibu=$(median <"$T/ib-push") sku=$(median <"$T/sk-push")
+echo "image: 5 layers, $((total / 1000000)) MB compressed; median of $RUNS runs"
+printf 'pull: imgbuild %.2f s (fetch + unpack), skopeo copy %.2f s (fetch only): ratio %.2f\n' \
+    "$ibp" "$skp" "$(echo "$ibp / $skp" | bc -l)"
+printf 'pull: imgbuild %.2f s, skopeo copy + umoci raw unpack %.2f s: ratio %.2f\n' \
+    "$ibp" "$sku2" "$(echo "$ibp / $sku2" | bc -l)"
+printf 'push: imgbuild %.2f s, skopeo copy %.2f s: ratio %.2f\n' "$ibu" "$sku" \
+    "$(echo "$ibu / $sku" | bc -l)"

@@ -1,0 +1,352 @@
+/* registry/pull.c: pull an image into the store.
+ *
+ *   HEAD manifest (free on Docker Hub's quota) -> digest known from the last
+ *   pull? done : GET manifest (Accept: OCI index, Docker list, OCI manifest,
+ *   Docker schema2) -> index? choose the platform, GET that manifest ->
+ *   config (verified, checked against the platform) -> layers in parallel
+ *   (curl multi), each streamed through the store's verifying blob writer;
+ *   an unpack thread makes each layer's snapshot as soon as the layers below
+ *   it are there -> tag, only at the end.
+ */
+#include "registry/internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/mem.h"
+#include "store/store.h"
+#include "common/banned.h"
+
+#define MEDIA_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define ACCEPT_MANIFESTS                                                      \
+    "Accept: " MEDIA_OCI_INDEX ", " MEDIA_DOCKER_LIST ", " MEDIA_OCI_MANIFEST \
+    ", " MEDIA_DOCKER_MANIFEST
+
+IB_DEFINE_AUTO(struct store_image, store_image_free)
+
+void
+reg_repo_release(struct reg_repo *r)
+{
+    free(r->refstr);
+    free(r->scope);
+    memset(r, 0, sizeof(*r));
+}
+
+int
+reg_repo_init(struct registry_client *c, const struct ref *ref, bool push, struct reg_repo *out,
+              struct ib_err **err)
+{
+    memset(out, 0, sizeof(*out));
+    out->c = c;
+    out->ref = ref;
+    if (reg_endpoint_get(c, ref->domain, &out->ep, err) < 0)
+        return -1;
+    out->refstr = ref_string(ref);
+    out->scope = ib_xasprintf("repository:%s:%s", ref->path, push ? "pull,push" : "pull");
+    return 0;
+}
+
+struct xfer *
+reg_repo_xfer(const struct reg_repo *r, const char *method, const char *fmt, const char *arg)
+{
+    struct xfer *x = ib_xcalloc(1, sizeof(*x));
+    AUTO_FREE char *rest = ib_xasprintf("%s/%s%s", r->ref->path, fmt, arg ? arg : "");
+    xfer_init(x, r->ep, method, reg_endpoint_url(r->ep, rest));
+    x->scope = ib_xstrdup(r->scope);
+    return x;
+}
+
+void
+reg_xfer_free(struct xfer *x)
+{
+    if (!x)
+        return;
+    xfer_release(x);
+    free(x);
+}
+IB_DEFINE_AUTO(struct xfer, reg_xfer_free)
+
+/* The media type of a manifest: Content-Type without parameters, else "mediaType". */
+static char *
+manifest_media(const struct xfer *x, json_t *j)
+{
+    const char *ct = x->content_type;
+    if (ct && *ct && strncmp(ct, "text/plain", 10) != 0 && strncmp(ct, "application/json", 16) != 0)
+        return ib_xstrndup(ct, strcspn(ct, "; "));
+    const char *mt = json_string_value(json_object_get(j, "mediaType"));
+    if (mt)
+        return ib_xstrdup(mt);
+    if (json_object_get(j, "manifests"))
+        return ib_xstrdup(MEDIA_OCI_INDEX);
+    return ib_xstrdup(MEDIA_OCI_MANIFEST);
+}
+
+int
+reg_get_manifest(const struct reg_repo *r, const char *reference, const struct digest *expect,
+                 struct reg_manifest *out, struct ib_err **err)
+{
+    memset(out, 0, sizeof(*out));
+    IB_AUTO(reg_xfer_free) struct xfer *x = reg_repo_xfer(r, "GET", "manifests/", reference);
+    ib_strv_push(&x->headers, ACCEPT_MANIFESTS);
+    x->what = "manifest";
+    if (http_one(r->c, x, err) < 0)
+        return ib_err_prefix(err, "%s", r->refstr);
+    if (x->status != 200)
+        return reg_status_fail(x, r->refstr, err);
+    digest_buf(x->body.s, x->body.len, &out->digest);
+    if (expect && digest_is_set(expect) && !digest_eq(expect, &out->digest))
+        return ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: manifest is '%s', expected '%s'",
+                       r->refstr, out->digest.s, expect->s);
+    if (x->docker_digest && strncmp(x->docker_digest, "sha256:", 7) == 0 &&
+        strcmp(x->docker_digest, out->digest.s) != 0)
+        return ib_fail(err, IB_E_REGISTRY,
+                       "%s: digest mismatch: manifest is '%s', registry says '%s'", r->refstr,
+                       out->digest.s, x->docker_digest);
+    json_error_t je;
+    out->json = json_loadb(x->body.s, x->body.len, 0, &je);
+    if (!out->json || !json_is_object(out->json)) {
+        json_decref(out->json);
+        out->json = NULL;
+        return ib_fail(err, IB_E_REGISTRY, "%s: bad manifest JSON: %s", r->refstr, je.text);
+    }
+    out->media = manifest_media(x, out->json);
+    out->raw = x->body;
+    ib_buf_init(&x->body);
+    return 0;
+}
+
+void
+reg_manifest_release(struct reg_manifest *m)
+{
+    json_decref(m->json);
+    free(m->media);
+    ib_buf_release(&m->raw);
+    memset(m, 0, sizeof(*m));
+}
+
+static bool
+is_index(const char *media)
+{
+    return strcmp(media, MEDIA_OCI_INDEX) == 0 || strcmp(media, MEDIA_DOCKER_LIST) == 0;
+}
+
+static int
+choose_platform(const struct reg_repo *r, struct reg_manifest *idx, const struct reg_platform *want,
+                struct digest *out, struct ib_err **err)
+{
+    json_t *arr = json_object_get(idx->json, "manifests");
+    int i = reg_platform_select(arr, want);
+    if (i < 0) {
+        AUTO_BUF struct ib_buf have = IB_BUF_INIT;
+        for (size_t k = 0; k < json_array_size(arr); k++) {
+            json_t *p = json_object_get(json_array_get(arr, k), "platform");
+            const char *os = json_string_value(json_object_get(p, "os"));
+            const char *arch = json_string_value(json_object_get(p, "architecture"));
+            const char *v = json_string_value(json_object_get(p, "variant"));
+            if (!os || !arch || strcmp(os, "unknown") == 0)
+                continue;
+            ib_buf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, v ? "/" : "",
+                        v ? v : "");
+        }
+        char w[96];
+        reg_platform_string(want, w, sizeof(w));
+        return ib_fail(err, IB_E_REGISTRY, "%s: no manifest for platform %s (available: %s)",
+                       r->refstr, w, have.len ? have.s : "none");
+    }
+    const char *d = json_string_value(json_object_get(json_array_get(arr, (size_t)i), "digest"));
+    if (digest_parse(d ? d : "", out, err) < 0)
+        return ib_err_prefix(err, "%s: index entry", r->refstr);
+    return 0;
+}
+
+/* GET a small blob (config) into the store, verified. */
+static int
+fetch_small_blob(const struct reg_repo *r, struct store *st, const struct digest *d,
+                 struct ib_err **err)
+{
+    if (store_blob_exists(st, d))
+        return 0;
+    IB_AUTO(reg_xfer_free) struct xfer *x = reg_repo_xfer(r, "GET", "blobs/", d->s);
+    ib_buf_set_limit(&x->body, REG_CONFIG_LIMIT);
+    x->what = "config";
+    if (http_one(r->c, x, err) < 0)
+        return ib_err_prefix(err, "%s", r->refstr);
+    if (x->status != 200)
+        return reg_status_fail(x, r->refstr, err);
+    struct digest got;
+    digest_buf(x->body.s, x->body.len, &got);
+    if (!digest_eq(&got, d))
+        return ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: config is '%s', expected '%s'",
+                       r->refstr, got.s, d->s);
+    return store_blob_put_buf(st, x->body.s, x->body.len, &got, err);
+}
+
+static int
+check_config_platform(const struct reg_repo *r, struct store *st, const struct digest *cfgd,
+                      const struct reg_platform *want, struct ib_err **err)
+{
+    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+    if (store_blob_read(st, cfgd, REG_CONFIG_LIMIT, &b, err) < 0)
+        return -1;
+    json_t *j = json_loadb(b.s, b.len, 0, NULL);
+    const char *os = json_string_value(json_object_get(j, "os"));
+    const char *arch = json_string_value(json_object_get(j, "architecture"));
+    const char *v = json_string_value(json_object_get(j, "variant"));
+    int rc = 0;
+    if (os && arch && *os && *arch) {
+        json_t *arr = json_pack("[{s:{s:s,s:s,s:s}}]", "platform", "os", os, "architecture", arch,
+                                "variant", v ? v : "");
+        if (reg_platform_select(arr, want) < 0) {
+            char w[96];
+            reg_platform_string(want, w, sizeof(w));
+            rc = ib_fail(err, IB_E_REGISTRY, "%s: image is for platform %s/%s%s%s only, not %s",
+                         r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
+        }
+        json_decref(arr);
+    }
+    json_decref(j);
+    return rc;
+}
+
+static char *
+cache_key(const char *refstr, const struct reg_platform *pl)
+{
+    char w[96];
+    reg_platform_string(pl, w, sizeof(w));
+    return ib_xasprintf("registry-pull %s %s", refstr, w);
+}
+
+/* The tag -> digest record of an earlier pull: top (index or manifest) and manifest. */
+static bool
+cache_lookup(struct store *st, const char *key, struct digest *top, struct digest *manifest)
+{
+    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+    if (store_cache_get(st, key, &b, NULL) < 0)
+        return false;
+    json_t *j = json_loadb(b.s, b.len, 0, NULL);
+    bool ok =
+        j && digest_parse(json_string_value(json_object_get(j, "top")) ?: "", top, NULL) == 0 &&
+        digest_parse(json_string_value(json_object_get(j, "manifest")) ?: "", manifest, NULL) ==
+            0 &&
+        store_blob_exists(st, manifest);
+    json_decref(j);
+    return ok;
+}
+
+/* Snapshots for every layer, tag, record: the image becomes visible here. */
+static int
+finish(const struct reg_repo *r, struct store *st, const struct digest *manifest,
+       const struct digest *top, const char *key, struct store_image **out, struct ib_err **err)
+{
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (store_image_load(st, manifest, &img, err) < 0)
+        return -1;
+    const struct digest *parent = NULL;
+    for (size_t i = 0; i < store_image_nlayers(img); i++) {
+        struct store_layer l = *store_image_layer(img, i);
+        if (store_snapshot_ensure(st, parent, &l, err) < 0)
+            return ib_err_prefix(err, "%s", r->refstr);
+        parent = &store_image_layer(img, i)->chain_id;
+    }
+    if (store_tag(st, img, r->refstr, err) < 0)
+        return -1;
+    AUTO_FREE char *val = ib_xasprintf("{\"top\":\"%s\",\"manifest\":\"%s\"}", top->s, manifest->s);
+    const char *roots[] = {manifest->s};
+    if (store_cache_put(st, key, val, roots, 1, err) < 0)
+        return -1;
+    if (out)
+        *out = ib_steal(&img);
+    return 0;
+}
+
+int
+registry_pull(struct registry_client *c, struct store *st, const struct ref *ref,
+              const char *platform, unsigned flags, struct store_image **out, struct ib_err **err)
+{
+    struct reg_platform want;
+    if (platform ? reg_platform_parse(platform, &want, err) < 0 : (reg_platform_host(&want), 0))
+        return -1;
+    struct reg_repo r;
+    if (reg_repo_init(c, ref, false, &r, err) < 0)
+        return -1;
+    AUTO_FREE char *key = cache_key(r.refstr, &want);
+    struct digest top = {""}, manifest = {""};
+    bool cached = cache_lookup(st, key, &top, &manifest);
+    int rc = 0;
+    if (cached && (flags & REGISTRY_PULL_CACHED)) {
+        struct ib_err *e2 = NULL;
+        if (finish(&r, st, &manifest, &top, key, out, &e2) == 0) {
+            reg_repo_release(&r);
+            return 0;
+        }
+        ib_err_free(e2);
+    }
+    const char *reference = ref->digest ? ref->digest : ref->tag;
+    struct digest want_top = {""};
+    if (ref->digest) {
+        digest_parse(ref->digest, &want_top, NULL);
+    } else {
+        /* HEAD first: Docker Hub does not count it against the pull quota */
+        IB_AUTO(reg_xfer_free) struct xfer *h = reg_repo_xfer(&r, "HEAD", "manifests/", reference);
+        ib_strv_push(&h->headers, ACCEPT_MANIFESTS);
+        h->what = "manifest";
+        if (http_one(c, h, err) < 0) {
+            ib_err_prefix(err, "%s", r.refstr);
+            reg_repo_release(&r);
+            return -1;
+        }
+        if (h->status == 200 && h->docker_digest)
+            digest_parse(h->docker_digest, &want_top, NULL);
+        /* anything else: the GET below says what is wrong (a HEAD has no error body) */
+    }
+    if (cached && digest_is_set(&want_top) && digest_eq(&want_top, &top)) {
+        struct ib_err *e2 = NULL;
+        if (finish(&r, st, &manifest, &top, key, out, &e2) == 0) {
+            reg_repo_release(&r);
+            return 0;
+        }
+        ib_err_free(e2);
+    }
+    struct reg_manifest m = {0}, sub = {0};
+    rc = reg_get_manifest(&r, digest_is_set(&want_top) ? want_top.s : reference,
+                          digest_is_set(&want_top) ? &want_top : NULL, &m, err);
+    struct reg_manifest *mm = &m;
+    if (rc == 0) {
+        top = m.digest;
+        rc = store_blob_put_buf(st, m.raw.s, m.raw.len, &top, err);
+    }
+    if (rc == 0 && is_index(m.media)) {
+        struct digest d;
+        rc = choose_platform(&r, &m, &want, &d, err);
+        if (rc == 0)
+            rc = reg_get_manifest(&r, d.s, &d, &sub, err);
+        mm = &sub;
+    }
+    if (rc == 0 && strcmp(mm->media, MEDIA_OCI_MANIFEST) != 0 &&
+        strcmp(mm->media, MEDIA_DOCKER_MANIFEST) != 0)
+        rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", r.refstr, mm->media);
+    struct digest cfgd;
+    if (rc == 0 &&
+        digest_parse(
+            json_string_value(json_object_get(json_object_get(mm->json, "config"), "digest")) ?: "",
+            &cfgd, err) < 0)
+        rc = ib_err_prefix(err, "%s: manifest config", r.refstr);
+    if (rc == 0)
+        rc = fetch_small_blob(&r, st, &cfgd, err);
+    if (rc == 0)
+        rc = check_config_platform(&r, st, &cfgd, &want, err);
+    if (rc == 0) {
+        manifest = mm->digest;
+        rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
+    }
+    if (rc == 0)
+        rc = reg_pull_layers(&r, st, &manifest, err);
+    if (rc == 0)
+        rc = finish(&r, st, &manifest, &top, key, out, err);
+    reg_manifest_release(&m);
+    reg_manifest_release(&sub);
+    reg_repo_release(&r);
+    return rc;
+}
