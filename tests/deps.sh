@@ -1,14 +1,15 @@
 #!/bin/sh
 # Install what imgbuild needs on Debian 12, through apt-get only.
-#   tests/deps.sh build   compiler, re2c and the four -dev libraries
+#   tests/deps.sh build   compiler, re2c, the -dev libraries, and busybox-static (the offline
+#                         base image of `make demo`)
 #   tests/deps.sh test    the above plus every tool the tests use
 set -eu
 what=${1:-build}
 build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev libcurl4-openssl-dev
-            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev"
+            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
 # tests check imgbuild's output with (see README "Tests").
-test_pkgs="clang libclang-rt-14-dev jq bats busybox-static skopeo umoci oci-image-tool runc
+test_pkgs="clang libclang-rt-14-dev jq bats skopeo umoci oci-image-tool runc
            docker-registry apache2-utils openssl curl python3 python3-jwt python3-cryptography
            attr iproute2 util-linux"
 case $what in
