@@ -9,7 +9,7 @@ build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev li
             zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
 # tests check imgbuild's output with (see README "Tests").
-test_pkgs="clang libclang-rt-14-dev jq bats skopeo umoci oci-image-tool runc
+test_pkgs="clang libclang-rt-14-dev jq skopeo umoci oci-image-tool runc
            docker-registry apache2-utils openssl curl python3 python3-jwt python3-cryptography
            attr iproute2 util-linux"
 case $what in
