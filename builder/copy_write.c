@@ -314,7 +314,7 @@ write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err)
     AUTO_ERR struct ib_err *ue = NULL;
     if (tfd < 0 || afd < 0) {
         rc = ib_fail_errno(err, "open '%s'", e->src);
-    } else if (store_unpack_fd(afd, tfd, NULL, NULL, &ue) < 0) {
+    } else if (store_unpack_archive_fd(afd, tfd, &ue) < 0) {
         /* not an archive after all: an ordinary file in dest */
         const char *base = strrchr(e->src, '/');
         struct copy_ent f = *e;

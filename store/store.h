@@ -201,6 +201,8 @@ int store_snapshot_ensure(struct store *st, const struct digest *parent_chain,
  * directory. */
 int store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
                     struct ib_err **err);
+/* The same for a user's archive (Dockerfile ADD): gzip, zstd, bzip2, xz or plain tar. */
+int store_unpack_archive_fd(int fd, int dirfd, struct ib_err **err);
 
 /* ---- images --------------------------------------------------------------- */
 
