@@ -194,7 +194,9 @@ resolve_base_image(struct bctx *b, const char *ref, const char *platform, struct
     }
     if (!local && ref_looks_like_id(ref))
         return ib_fail(err, IB_E_BUILD, "image '%s' not found in the store", ref);
-    return pull_image(b, ref, platform, out, err);
+    if (pull_image(b, ref, platform, out, err) < 0)
+        return local ? -1 : ib_err_prefix(err, "image '%s' not found in the store", ref);
+    return 0;
 }
 
 int

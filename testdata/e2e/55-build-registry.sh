@@ -66,7 +66,7 @@ t "... with a HEAD of the manifest" sh -c "tail -n +\$((\$(cat '$T/reg.log.mark'
 t "... and no layer fetched again" sh -c "! tail -n +\$((\$(cat '$T/reg.log.mark') + 1)) '$T/reg.log' | grep -q 'GET /v2/busybox/blobs/'"
 printf 'FROM %s/busybox:nope\n' "$R" >"$T/ctx/Dockerfile.notag"
 t_fail "a missing tag fails" ib build -q -f "$T/ctx/Dockerfile.notag" "$T/ctx"
-t "... with one line naming registry and reference" sh -c "test \$(grep -c . '$LAST_OUT') = 1 && grep -q 'Dockerfile.notag:1: pull: $R/busybox:nope: manifest unknown' '$LAST_OUT'"
+t "... with one line naming registry and reference" sh -c "test \$(grep -c . '$LAST_OUT') = 1 && grep -q \"Dockerfile.notag:1: image '$R/busybox:nope' not found in the store: pull: $R/busybox:nope: manifest unknown\" '$LAST_OUT'"
 printf 'FROM %s/nothere:1\n' "$R" >"$T/ctx/Dockerfile.norepo"
 t_fail "a missing repository fails" ib build -q -f "$T/ctx/Dockerfile.norepo" "$T/ctx"
 t "... naming it" grep -q "$R/nothere:1" "$LAST_OUT"
