@@ -18,6 +18,7 @@
 
 #include "builder/context.h"
 #include "common/cleanup.h"
+#include "registry/registry.h"
 #include "common/mem.h"
 #include "common/banned.h"
 
@@ -106,37 +107,104 @@ build_step_done(struct bstep *sp, bool cached, const struct sandbox_result *run)
 
 /* ---- base images -------------------------------------------------------------- */
 
-/* The one place where a base image comes from: the store, and (once the registry client
- * is plugged in) a pull when it is missing or --pull is given. */
+int
+build_registry(struct bctx *b, struct registry_client **out, struct ib_err **err)
+{
+    if (!b->reg && b->o->registry)
+        b->reg = b->o->registry;
+    if (!b->reg) {
+        if (registry_client_new(NULL, &b->own_reg, err) < 0)
+            return -1;
+        b->reg = b->own_reg;
+    }
+    *out = b->reg;
+    return 0;
+}
+
+/* Does a stored image fit platform?  Fields the config lacks fit anything. */
+static bool
+platform_fits(const struct store_image *img, const char *platform)
+{
+    struct plan_platform want;
+    AUTO_ERR struct ib_err *e = NULL;
+    if (!platform || plan_platform_parse(platform, &want, &e) < 0)
+        return true;
+    const char *os = store_image_top_str(img, "os");
+    const char *arch = store_image_top_str(img, "architecture");
+    const char *var = store_image_top_str(img, "variant");
+    bool ok = (!os || strcmp(os, want.os) == 0) && (!arch || strcmp(arch, want.arch) == 0) &&
+              (!var || !want.variant || strcmp(var, want.variant) == 0);
+    plan_platform_release(&want);
+    return ok;
+}
+
+/* Pull name for platform.  Without --pull, and for a second use within one build, the
+ * store's record of an earlier pull (tag -> digest per platform) answers without any
+ * network traffic (Docker Hub's pull quota); --pull re-checks the registry once per
+ * build (a HEAD request; layers are fetched only when the digest changed). */
+static int
+pull_image(struct bctx *b, const char *name, const char *platform, struct store_image **out,
+           struct ib_err **err)
+{
+    struct ref r;
+    if (ref_parse(name, &r, err) < 0)
+        return -1;
+    AUTO_FREE char *refstr = ref_string(&r);
+    AUTO_FREE char *memo = ib_xasprintf("%s %s", platform ? platform : "", refstr);
+    pthread_mutex_lock(&b->pull_lock);
+    bool seen = false;
+    for (size_t i = 0; i < b->pulled.n && !seen; i++)
+        seen = strcmp(b->pulled.v[i], memo) == 0;
+    unsigned flags = !b->o->pull || seen ? REGISTRY_PULL_CACHED : 0;
+    struct registry_client *c = NULL;
+    AUTO_FREE char *msg =
+        ib_xasprintf("resolving %s (%s)%s", refstr, platform ? platform : "host platform",
+                     flags ? "" : ": --pull, checking the registry");
+    build_emit(b, BUILD_EV_INFO, 0, msg, 0, NULL);
+    int rc = build_registry(b, &c, err);
+    if (rc == 0)
+        rc = registry_pull(c, b->st, &r, platform, flags, out, err);
+    if (rc == 0 && !seen)
+        ib_strv_push(&b->pulled, memo);
+    pthread_mutex_unlock(&b->pull_lock);
+    ref_release(&r);
+    if (rc < 0)
+        return ib_err_prefix(err, "pull");
+    return 0;
+}
+
+/* The one place where a base image comes from: the store first; a pull when it is
+ * missing there (or is there for another platform only), or with --pull. */
 static int
 resolve_base_image(struct bctx *b, const char *ref, const char *platform, struct store_image **out,
                    struct ib_err **err)
 {
-    (void)platform;
     AUTO_ERR struct ib_err *e = NULL;
-    if (store_image_get(b->st, ref, out, &e) == 0) {
-        if (b->o->pull)
-            build_warn(b,
-                       "--pull: the registry client is not available yet; using the "
-                       "local image '%s'",
-                       ref);
+    IB_AUTO(store_image_free) struct store_image *local = NULL;
+    if (store_image_get(b->st, ref, &local, &e) < 0) {
+        if (e->kind != IB_E_STORE || e->sys != ENOENT) {
+            *err = ib_steal(&e);
+            return -1;
+        }
+    }
+    bool fits = local && platform_fits(local, platform);
+    if (local && (ref_looks_like_id(ref) || (fits && !b->o->pull))) {
+        *out = ib_steal(&local);
         return 0;
     }
-    if (e->kind == IB_E_STORE && e->sys == ENOENT)
-        return ib_fail(err, IB_E_BUILD,
-                       "image '%s' not found in the store; pull is not available yet "
-                       "(add it with 'imgbuild import' or 'imgbuild load')",
-                       ref);
-    *err = ib_steal(&e);
-    return -1;
+    if (!local && ref_looks_like_id(ref))
+        return ib_fail(err, IB_E_BUILD, "image '%s' not found in the store", ref);
+    if (pull_image(b, ref, platform, out, err) < 0)
+        return local ? -1 : ib_err_prefix(err, "image '%s' not found in the store", ref);
+    return 0;
 }
 
 int
-build_image_ready(struct bctx *b, const char *ref, struct store_image **out, struct ib_err **err)
+build_image_ready(struct bctx *b, const char *ref, const char *platform, struct store_image **out,
+                  struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
-    AUTO_FREE char *pf = plan_platform_string(&b->plan->target_platform);
-    if (resolve_base_image(b, ref, pf, &img, err) < 0)
+    if (resolve_base_image(b, ref, platform, &img, err) < 0)
         return -1;
     /* every layer's snapshot must be there to serve as an overlay lower */
     struct digest chain = {0};
@@ -198,7 +266,7 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
         keyb_final(&k, &s->key);
     } else {
         IB_AUTO(store_image_free) struct store_image *base = NULL;
-        if (build_image_ready(b, ps->base, &base, err) < 0) {
+        if (build_image_ready(b, ps->base, pf, &base, err) < 0) {
             AUTO_ERR struct ib_err *e = ib_steal(err);
             return build_fail_at(b, ps->from, e->kind, err, "%s", e->msg);
         }
@@ -464,6 +532,9 @@ bctx_release(struct bctx *b)
     df_ignore_free(b->ignore);
     mdcache_free(b->md);
     ib_strv_release(&b->used_args);
+    ib_strv_release(&b->pulled);
+    registry_client_free(b->own_reg);
+    pthread_mutex_destroy(&b->pull_lock);
     pthread_mutex_destroy(&b->lock);
 }
 
@@ -489,6 +560,7 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
 {
     struct bctx b = {.st = st, .o = o, .ctxfd = -1};
     pthread_mutex_init(&b.lock, NULL);
+    pthread_mutex_init(&b.pull_lock, NULL);
     memset(res, 0, sizeof(*res));
     const char *name =
         o->dockerfile && strcmp(o->dockerfile, "-") != 0 ? o->dockerfile : "Dockerfile";

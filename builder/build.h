@@ -51,7 +51,11 @@ struct bctx {
     struct ib_strv used_args; /* --build-arg names some ARG consumed */
     unsigned stepno;
     unsigned ncached;
-    pthread_mutex_t lock; /* progress, stepno, used_args, md (parallel stages) */
+    pthread_mutex_t lock;        /* progress, stepno, used_args, md (parallel stages) */
+    pthread_mutex_t pull_lock;   /* one pull or download at a time; reg, own_reg, pulled */
+    struct registry_client *reg; /* o->registry or own_reg, made on first use */
+    struct registry_client *own_reg;
+    struct ib_strv pulled; /* "PLATFORM NAME" pulled (or re-checked) during this build */
 };
 
 /* One executing step, for messages and progress. */
@@ -74,10 +78,13 @@ int build_fail_at(struct bctx *b, const struct df_instr *in, enum ib_errkind kin
 /* Show a step: number it and emit START with "[label i/n] TEXT". */
 void build_step_start(struct bstep *sp, const char *text);
 void build_step_done(struct bstep *sp, bool cached, const struct sandbox_result *run);
-/* A base or --from image from the store (the one place a pull will plug in), with the
- * snapshots of all its layers present.  *out: store_image_free. */
-int build_image_ready(struct bctx *b, const char *ref, struct store_image **out,
-                      struct ib_err **err);
+/* A base or --from image for platform ("os/arch[/variant]"): from the store when it is
+ * there for that platform (and no --pull), else pulled; with the snapshots of all its
+ * layers present.  *out: store_image_free. */
+int build_image_ready(struct bctx *b, const char *ref, const char *platform,
+                      struct store_image **out, struct ib_err **err);
+/* The registry client of the build (made on first use).  Call with pull_lock held. */
+int build_registry(struct bctx *b, struct registry_client **out, struct ib_err **err);
 
 /* ---- dispatch.c: one instruction --------------------------------------- */
 int dispatch_instr(struct bctx *b, struct bstage *s, const struct df_instr *in,
@@ -141,6 +148,11 @@ int cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *l
                  struct ib_err **err);
 int cache_record(struct bctx *b, const struct digest *key, const struct store_layer *layer,
                  bool empty, struct ib_err **err);
+/* A text value in the store's cache (JSON string); -1 when missing. */
+int cache_get_text(struct store *st, const char *key, struct ib_buf *out);
+/* Record key -> text; roots: digests prune must keep while the entry exists. */
+int cache_put_text(struct bctx *b, const char *key, const char *text, const char *const *roots,
+                   size_t nroots, struct ib_err **err);
 /* --explain-cache: record of the step's inputs ("name value" lines); on a miss,
  * compare with the previous record of the same step identity and emit why. */
 void cache_explain(struct bstep *sp, const char *inputs, bool hit);

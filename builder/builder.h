@@ -105,6 +105,7 @@ int sandbox_parse_ulimit(const char *s, struct sandbox_rlimit *out, struct ib_er
  */
 
 struct store;
+struct registry_client;
 
 enum build_event_kind {
     BUILD_EV_STEP_START = 1, /* a step begins: text = "[stage i/n] INSTRUCTION" */
@@ -147,6 +148,10 @@ struct build_opts {
     enum sandbox_net net; /* RUN's network (RUN --network=... overrides) */
     struct sandbox_limits limits;
     int max_parallel; /* stages built at once; 0 = 2 */
+    /* Pulls of base images (FROM, COPY --from=<image>) missing from the store or with
+     * pull, and ADD <url> downloads.  Borrowed; NULL: a client with default options is
+     * made when one is needed. */
+    struct registry_client *registry;
     build_progress_fn progress;
     void *progress_ctx;
 };

@@ -128,8 +128,8 @@ json_unquote(const char *s, struct ib_buf *out)
     return *s == '"' ? 0 : -1;
 }
 
-static int
-get_text(struct store *st, const char *key, struct ib_buf *out)
+int
+cache_get_text(struct store *st, const char *key, struct ib_buf *out)
 {
     AUTO_BUF struct ib_buf v = IB_BUF_INIT;
     AUTO_ERR struct ib_err *e = NULL;
@@ -138,9 +138,9 @@ get_text(struct store *st, const char *key, struct ib_buf *out)
     return json_unquote(v.s, out);
 }
 
-static int
-put_text(struct bctx *b, const char *key, const char *text, const char *const *roots, size_t nroots,
-         struct ib_err **err)
+int
+cache_put_text(struct bctx *b, const char *key, const char *text, const char *const *roots,
+               size_t nroots, struct ib_err **err)
 {
     AUTO_BUF struct ib_buf v = IB_BUF_INIT;
     json_str(&v, text);
@@ -159,7 +159,7 @@ cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer
     (void)err;
     AUTO_FREE char *name = ib_xasprintf("step:%s", digest_hex(key));
     AUTO_BUF struct ib_buf t = IB_BUF_INIT;
-    if (get_text(b->st, name, &t) < 0)
+    if (cache_get_text(b->st, name, &t) < 0)
         return 0;
     memset(layer, 0, sizeof(*layer));
     *empty = strcmp(t.s, "E") == 0;
@@ -184,11 +184,11 @@ cache_record(struct bctx *b, const struct digest *key, const struct store_layer 
 {
     AUTO_FREE char *name = ib_xasprintf("step:%s", digest_hex(key));
     if (empty)
-        return put_text(b, name, "E", NULL, 0, err);
+        return cache_put_text(b, name, "E", NULL, 0, err);
     AUTO_FREE char *t = ib_xasprintf("L %s %s %llu %s", layer->diff_id.s, layer->digest.s,
                                      (unsigned long long)layer->size, layer->chain_id.s);
     const char *roots[] = {layer->digest.s, layer->chain_id.s};
-    return put_text(b, name, t, roots, 2, err);
+    return cache_put_text(b, name, t, roots, 2, err);
 }
 
 /* ---- --explain-cache ------------------------------------------------------------------ */
@@ -249,7 +249,7 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
         AUTO_BUF struct ib_buf old = IB_BUF_INIT;
         if (b->o->no_cache) {
             ib_buf_adds(&why, "cache miss: --no-cache");
-        } else if (get_text(b->st, name, &old) < 0) {
+        } else if (cache_get_text(b->st, name, &old) < 0) {
             ib_buf_adds(&why, "cache miss: no earlier build of this step is recorded");
         } else {
             AUTO_FREE char *cur_copy = ib_xstrdup(inputs);
@@ -275,5 +275,5 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
         build_emit(b, BUILD_EV_EXPLAIN, sp->no, why.s, 0, NULL);
     }
     AUTO_ERR struct ib_err *e = NULL;
-    put_text(b, name, inputs, NULL, 0, &e);
+    cache_put_text(b, name, inputs, NULL, 0, &e);
 }

@@ -169,6 +169,7 @@ copyjob_release(struct copyjob *j)
     ib_strv_release(&j->srcs);
     free(j->dest);
     free(j->chmod);
+    free(j->checksum);
     if (j->srcfd >= 0 && j->srcfd != j->b->ctxfd)
         close(j->srcfd);
     if (j->rootfd >= 0)

@@ -13,6 +13,7 @@ enum copy_ent_kind {
     COPY_ENT_CHILD,   /* something below a source directory */
     COPY_ENT_ARCHIVE, /* ADD: a local archive, unpacked into dst */
     COPY_ENT_HEREDOC, /* COPY <<EOF: data */
+    COPY_ENT_URL,     /* ADD <url>: src is the digest of the downloaded blob */
 };
 
 struct copy_ent {
@@ -37,6 +38,7 @@ struct copyjob {
     uid_t uid;
     gid_t gid;
     char *chmod;
+    char *checksum;                 /* ADD --checksum, expanded */
     bool parents, link, keep_owner; /* keep_owner: --from (owners come with the files) */
     struct ib_strv excludes;
     struct ib_strv srcs;
@@ -49,6 +51,8 @@ void copyjob_release(struct copyjob *j);
 int copy_chmod(const char *spec, mode_t mode, bool isdir, mode_t *out);
 int copy_resolve_chown(struct copyjob *j, const char *spec, struct ib_err **err);
 bool copy_is_archive(int dirfd, const char *rel);
+/* ADD <url>: download (or find in the store's cache) and add one COPY_ENT_URL entry. */
+int copy_add_url(struct copyjob *j, const char *url, const char *checksum, struct ib_err **err);
 bool numeric_prefix(const char *s, unsigned long *out);
 /* Write every entry into j->upfd. */
 int copy_write(struct copyjob *j, struct ib_err **err);

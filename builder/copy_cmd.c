@@ -81,8 +81,12 @@ open_from(struct copyjob *j, const char *from, struct ib_buf *inputs, struct ib_
     if (si >= 0) {
         img = b->stages[si].img;
     } else {
-        if (build_image_ready(b, from, &ext, err) < 0)
-            return -1;
+        AUTO_FREE char *target = plan_platform_string(&b->plan->target_platform);
+        const char *pf = j->s->ps->platform ? j->s->ps->platform : target;
+        if (build_image_ready(b, from, pf, &ext, err) < 0) {
+            AUTO_ERR struct ib_err *e = ib_steal(err);
+            return build_fail_at(b, j->in, e->kind, err, "COPY --from: %s", e->msg);
+        }
         img = ext;
     }
     size_t n = store_image_nlayers(img);
@@ -98,6 +102,11 @@ source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs, struct ib
     for (size_t i = 0; i < j->n; i++) {
         const struct copy_ent *e = &j->ents[i];
         const struct stat *st = &e->st;
+        if (e->kind == COPY_ENT_URL) {
+            ib_buf_addf(inputs, "url %s -> /%s %s mtime %lld\n", e->data, e->dst, e->src,
+                        (long long)st->st_mtim.tv_sec);
+            continue;
+        }
         if (e->kind == COPY_ENT_HEREDOC) {
             struct digest d;
             digest_buf(e->data, strlen(e->data), &d);
@@ -164,10 +173,17 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
             return build_fail_at(b, in, IB_E_PARSE, err, "invalid --chmod '%s'", v);
         j->chmod = ib_xstrdup(v);
     }
-    if ((v = instr_flag(in, "checksum")))
-        return build_fail_at(b, in, IB_E_BUILD, err,
-                             "ADD --checksum applies to URLs, which "
-                             "are not supported yet");
+    if ((v = instr_flag(in, "checksum"))) {
+        struct digest d;
+        AUTO_ERR struct ib_err *e = NULL;
+        if (stage_expand(b, s, in, v, &j->checksum, err) < 0)
+            return -1;
+        if (digest_parse(j->checksum, &d, &e) < 0)
+            return build_fail_at(b, in, IB_E_PARSE, err,
+                                 "invalid --checksum '%s' (expected sha256:<64 hex digits>)",
+                                 j->checksum);
+        ib_buf_addf(inputs, "checksum %s\n", j->checksum);
+    }
     ib_buf_addf(inputs, "flags parents=%d link=%d chmod=%s\n", j->parents, j->link,
                 j->chmod ? j->chmod : "");
     ib_buf_adds(msg, name);
@@ -228,10 +244,21 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
             j->ents[j->n++] = e;
             continue;
         }
-        if (strstr(src, "://") || strncmp(src, "git@", 4) == 0)
+        if (strstr(src, "://") || strncmp(src, "git@", 4) == 0) {
+            if (!j->add)
+                return build_fail_at(b, in, IB_E_BUILD, err,
+                                     "COPY: source can't be a URL ('%s'): use ADD", src);
+            if (copy_add_url(j, src, j->checksum, err) < 0) {
+                AUTO_ERR struct ib_err *e = ib_steal(err);
+                return build_fail_at(b, in, e->kind, err, "ADD failed: %s", e->msg);
+            }
+            continue;
+        }
+        if (j->checksum)
             return build_fail_at(b, in, IB_E_BUILD, err,
-                                 "%s from a URL ('%s') is not supported yet",
-                                 j->add ? "ADD" : "COPY", src);
+                                 "ADD --checksum: checksum can't be specified for non-HTTP(S) "
+                                 "sources ('%s')",
+                                 src);
         if (j->srcfd < 0)
             return build_fail_at(b, in, IB_E_BUILD, err, "%s '%s': there is no build context",
                                  j->add ? "ADD" : "COPY", src);

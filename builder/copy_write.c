@@ -184,7 +184,13 @@ write_one(struct writer *w, const struct copy_ent *e, const char *real, bool kee
         return -1;
     if (S_ISREG(st->st_mode)) {
         AUTO_FD int in = -1;
-        if (e->kind != COPY_ENT_HEREDOC) {
+        if (e->kind == COPY_ENT_URL) {
+            struct digest d;
+            uint64_t size;
+            if (digest_parse(e->src, &d, err) < 0 ||
+                store_blob_open(j->b->st, &d, &in, &size, err) < 0)
+                return -1;
+        } else if (e->kind != COPY_ENT_HEREDOC) {
             in = openat(w->srcfd, e->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             if (in < 0)
                 return ib_fail_errno(err, "open source '%s'", e->src);
@@ -308,7 +314,7 @@ write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err)
     AUTO_ERR struct ib_err *ue = NULL;
     if (tfd < 0 || afd < 0) {
         rc = ib_fail_errno(err, "open '%s'", e->src);
-    } else if (store_unpack_fd(afd, tfd, NULL, NULL, &ue) < 0) {
+    } else if (store_unpack_archive_fd(afd, tfd, &ue) < 0) {
         /* not an archive after all: an ordinary file in dest */
         const char *base = strrchr(e->src, '/');
         struct copy_ent f = *e;

@@ -15,11 +15,13 @@
 #include "common/fs.h"
 #include "common/mem.h"
 #include "common/strv.h"
+#include "registry/registry.h"
 #include "store/store.h"
 #include "common/banned.h"
 
 IB_DEFINE_AUTO(struct store, store_close)
 IB_DEFINE_AUTO(struct store_image, store_image_free)
+IB_DEFINE_AUTO(struct registry_client, registry_client_free)
 
 static const char build_usage[] =
     "Usage: imgbuild [build] [OPTIONS] CONTEXT|-\n"
@@ -32,7 +34,8 @@ static const char build_usage[] =
     "      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
     "      --target STAGE       build up to this stage\n"
     "      --no-cache           run every step (the results are still cached)\n"
-    "      --pull               always pull base images (not available yet)\n"
+    "      --pull               check the registry for newer base images (default: use\n"
+    "                           the store's copy, pull only what is missing)\n"
     "      --platform P         target platform, e.g. linux/amd64\n"
     "      --label K=V          add a label to the image (repeatable)\n"
     "      --network host|none  RUN's network (default host)\n"
@@ -40,7 +43,11 @@ static const char build_usage[] =
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
     "      --pids-limit N       process limit of each RUN\n"
     "      --output type=T,dest=D  also write the image: oci or docker (archive file),\n"
-    "                           local (the root filesystem in a dir), tar (rootfs tar)\n"
+    "                           local (the root filesystem in a dir), tar (rootfs tar);\n"
+    "                           type=registry[,name=REF] pushes (as --push)\n"
+    "      --push               push every -t name after the build\n"
+    "      --tls-verify=false   registries: do not verify TLS (and allow plain HTTP)\n"
+    "      --cert-dir DIR       registries: CA (*.crt) and client.cert/.key for TLS\n"
     "      --iidfile F          write the image id to F\n"
     "  -q, --quiet              print only the image id\n"
     "      --progress MODE      auto, tty, plain or json (default auto)\n"
@@ -62,10 +69,15 @@ enum {
     OPT_IIDFILE,
     OPT_PROGRESS,
     OPT_EXPLAIN,
+    OPT_PUSH,
+    OPT_TLS,
+    OPT_CERT,
 };
 
 struct output {
     char *type, *dest;
+    char *name; /* type=registry/image: names (comma-separated in BuildKit; one here) */
+    bool push;
 };
 
 static int
@@ -76,6 +88,11 @@ parse_output(const char *s, struct output *o, struct ib_err **err)
         if (strncmp(kv, "type=", 5) == 0) {
             free(o->type);
             o->type = ib_xstrdup(kv + 5);
+        } else if (strncmp(kv, "name=", 5) == 0) {
+            free(o->name);
+            o->name = ib_xstrdup(kv + 5);
+        } else if (strncmp(kv, "push=", 5) == 0) {
+            o->push = strcmp(kv + 5, "true") == 0;
         } else if (strncmp(kv, "dest=", 5) == 0) {
             free(o->dest);
             o->dest = ib_xstrdup(kv + 5);
@@ -83,12 +100,20 @@ parse_output(const char *s, struct output *o, struct ib_err **err)
             return cli_usage(err, "build", "unknown --output field '%s'", kv);
         }
     }
+    if (o->type && (strcmp(o->type, "registry") == 0 || strcmp(o->type, "image") == 0)) {
+        /* BuildKit: type=registry is type=image,push=true; name= names the image */
+        if (strcmp(o->type, "registry") == 0)
+            o->push = true;
+        free(o->type);
+        o->type = NULL;
+        return 0;
+    }
     if (!o->type || !o->dest)
         return cli_usage(err, "build", "--output needs type=...,dest=...");
     if (strcmp(o->type, "oci") && strcmp(o->type, "docker") && strcmp(o->type, "local") &&
         strcmp(o->type, "tar"))
-        return cli_usage(err, "build", "--output type is oci, docker, local or tar, not '%s'",
-                         o->type);
+        return cli_usage(err, "build",
+                         "--output type is oci, docker, local, tar or registry, not '%s'", o->type);
     return 0;
 }
 
@@ -142,7 +167,8 @@ struct build_cli {
     struct ib_strv tags, args, labels;
     struct output out;
     const char *iidfile, *file, *progress;
-    bool quiet;
+    bool quiet, push;
+    struct registry_opts reg;
 };
 
 static int
@@ -166,6 +192,9 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, OPT_PROGRESS},
         {"explain-cache", no_argument, NULL, OPT_EXPLAIN},
+        {"push", no_argument, NULL, OPT_PUSH},
+        {"tls-verify", required_argument, NULL, OPT_TLS},
+        {"cert-dir", required_argument, NULL, OPT_CERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -246,6 +275,17 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         case OPT_EXPLAIN:
             c->o.explain_cache = true;
             break;
+        case OPT_PUSH:
+            c->push = true;
+            break;
+        case OPT_TLS:
+            if (strcmp(optarg, "false") != 0 && strcmp(optarg, "true") != 0)
+                return cli_usage(err, "build", "--tls-verify takes true or false");
+            c->reg.tls_no_verify = strcmp(optarg, "false") == 0;
+            break;
+        case OPT_CERT:
+            c->reg.cert_dir = optarg;
+            break;
         case 'h':
             fputs(build_usage, stdout);
             return 1;
@@ -253,10 +293,45 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             return cli_usage(err, "build", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (c->out.name) {
+        struct ref r;
+        if (ref_parse(c->out.name, &r, err) < 0)
+            return ib_err_prefix(err, "--output name='%s'", c->out.name);
+        ref_release(&r);
+        ib_strv_push(&c->tags, c->out.name);
+    }
+    c->push = c->push || c->out.push;
+    if (c->push && c->tags.n == 0)
+        return cli_usage(err, "build", "--push needs an image name (-t REF)");
     if (optind + 1 != argc)
         return cli_usage(err, "build",
                          optind >= argc ? "no build context given (e.g. '.')"
                                         : "one build context only");
+    return 0;
+}
+
+/* --push: every -t name, in order; prints "REF: DIGEST" for each. */
+static int
+push_tags(struct build_cli *c, struct store *st, struct registry_client *rc, struct progress *pr,
+          struct ib_err **err)
+{
+    for (size_t i = 0; i < c->tags.n; i++) {
+        struct ref r;
+        if (ref_parse(c->tags.v[i], &r, err) < 0)
+            return -1;
+        AUTO_FREE char *name = ref_string(&r);
+        AUTO_FREE char *msg = ib_xasprintf("pushing %s", name);
+        struct build_event ev = {.kind = BUILD_EV_INFO, .text = msg, .len = strlen(msg)};
+        progress_event(pr, &ev);
+        struct digest d;
+        int ret = registry_push(rc, st, c->tags.v[i], &r, NULL, &d, err);
+        ref_release(&r);
+        if (ret < 0)
+            return ib_err_prefix(err, "--push");
+        if (!c->quiet)
+            printf("%s: %s\n", name, d.s);
+    }
+    fflush(stdout);
     return 0;
 }
 
@@ -285,6 +360,10 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     IB_AUTO(store_close) struct store *st = NULL;
     if (cli_store_open(0, &st, err) < 0)
         return -1;
+    IB_AUTO(registry_client_free) struct registry_client *rc = NULL;
+    if (registry_client_new(&c->reg, &rc, err) < 0)
+        return -1;
+    c->o.registry = rc;
     struct build_result res;
     if (builder_build(st, &c->o, &res, err) < 0)
         return -1;
@@ -306,6 +385,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     }
     if (c->out.type && write_output(st, &c->out, res.id, c->tags.n ? c->tags.v[0] : NULL, err) < 0)
         return ib_err_prefix(err, "--output type=%s", c->out.type);
+    if (c->push && push_tags(c, st, rc, pr, err) < 0)
+        return -1;
     if (c->iidfile) {
         AUTO_FREE char *line = ib_xasprintf("%s", res.id);
         AUTO_FD int fd = open(c->iidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -335,5 +416,6 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.labels);
     free(c.out.type);
     free(c.out.dest);
+    free(c.out.name);
     return rc > 0 ? 0 : rc;
 }

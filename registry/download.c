@@ -182,3 +182,22 @@ registry_download(struct registry_client *c, const char *url, const char *dest,
     xfer_release(&x);
     return rc;
 }
+
+int
+registry_url_validator(struct registry_client *c, const char *url, char **out, struct ib_err **err)
+{
+    *out = NULL;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return ib_fail(err, IB_E_USAGE, "'%s': only http and https URLs", url);
+    struct xfer x;
+    xfer_init(&x, NULL, "HEAD", ib_xstrdup(url));
+    x.no_auth = true;
+    x.what = url;
+    int rc = http_one(c, &x, err);
+    if (rc == 0 && x.status == 200 && (x.etag || x.last_modified))
+        *out = ib_xasprintf("etag=%s last-modified=%s", x.etag ? x.etag : "",
+                            x.last_modified ? x.last_modified : "");
+    /* other answers (405 for HEAD, 404...): no validator; the GET says what is wrong */
+    xfer_release(&x);
+    return rc;
+}

@@ -53,10 +53,11 @@ clear_response(struct xfer *x)
     free(x->docker_digest);
     free(x->upload_uuid);
     free(x->last_modified);
+    free(x->etag);
     free(x->www_auth);
     free(x->retry_after);
     x->location = x->content_type = x->docker_digest = x->upload_uuid = NULL;
-    x->last_modified = x->www_auth = x->retry_after = NULL;
+    x->last_modified = x->etag = x->www_auth = x->retry_after = NULL;
     x->status = 0;
 }
 
@@ -110,6 +111,7 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
         {"docker-content-digest", offsetof(struct xfer, docker_digest)},
         {"docker-upload-uuid", offsetof(struct xfer, upload_uuid)},
         {"last-modified", offsetof(struct xfer, last_modified)},
+        {"etag", offsetof(struct xfer, etag)},
         {"www-authenticate", offsetof(struct xfer, www_auth)},
         {"retry-after", offsetof(struct xfer, retry_after)},
     };

@@ -139,7 +139,7 @@ struct xfer {
     void (*on_done)(struct xfer *x);
     /* results */
     long status;
-    char *location, *content_type, *docker_digest, *upload_uuid, *last_modified;
+    char *location, *content_type, *docker_digest, *upload_uuid, *last_modified, *etag;
     char *www_auth, *retry_after, *error_code;
     time_t filetime;
     uint64_t received;

@@ -105,4 +105,10 @@ int registry_download(struct registry_client *c, const char *url, const char *de
                       const char *checksum, struct registry_download_info *info,
                       struct ib_err **err);
 
+/* HEAD url (no registry auth): a string that changes when the resource does
+ * (from ETag and Last-Modified), or *out NULL when the server sends neither or
+ * the HEAD is not answered with 200.  Caller frees *out. */
+int registry_url_validator(struct registry_client *c, const char *url, char **out,
+                           struct ib_err **err);
+
 #endif

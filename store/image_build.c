@@ -210,6 +210,13 @@ store_image_config_str(const struct store_image *img, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+const char *
+store_image_top_str(const struct store_image *img, const char *key)
+{
+    json_t *v = json_object_get(img->config, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
 int
 store_image_config_set_entry(struct store_image *img, const char *key, const char *name,
                              const char *json, struct ib_err **err)

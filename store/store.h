@@ -201,6 +201,8 @@ int store_snapshot_ensure(struct store *st, const struct digest *parent_chain,
  * directory. */
 int store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
                     struct ib_err **err);
+/* The same for a user's archive (Dockerfile ADD): gzip, zstd, bzip2, xz or plain tar. */
+int store_unpack_archive_fd(int fd, int dirfd, struct ib_err **err);
 
 /* ---- images --------------------------------------------------------------- */
 
@@ -256,6 +258,8 @@ bool store_image_config_strv(const struct store_image *img, const char *key,
                              struct ib_strv *out);
 /* config.config[key] when it is a string, else NULL (valid until the next change). */
 const char *store_image_config_str(const struct store_image *img, const char *key);
+/* A top-level config string ("architecture", "os", "variant"), else NULL. */
+const char *store_image_top_str(const struct store_image *img, const char *key);
 /* Set config.config[key][name] (an object, made if missing) to JSON text ("null" removes). */
 int store_image_config_set_entry(struct store_image *img, const char *key, const char *name,
                                  const char *json, struct ib_err **err);

@@ -512,9 +512,9 @@ unpack_loop(struct unpack *u, struct ib_err **err)
     }
 }
 
-int
-store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
-                struct ib_err **err)
+static int
+unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
+          bool any_filter, struct ib_err **err)
 {
     struct unpack u = { 0 };
     u.rootfd = dirfd;
@@ -529,6 +529,13 @@ store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest 
     int rc = -1;
     archive_read_support_format_tar(u.a);
     archive_read_support_format_empty(u.a);
+    if (any_filter) {
+        /* ADD of a local archive: bzip2 and xz too (gzip and zstd the layer reader
+         * already undid); libarchive uses libbz2/liblzma when it was built with them */
+        archive_read_support_filter_bzip2(u.a);
+        archive_read_support_filter_xz(u.a);
+        archive_read_support_filter_lzma(u.a);
+    }
     if (archive_read_open2(u.a, &u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
         if (u.rerr) {
             *err = u.rerr;
@@ -555,4 +562,17 @@ store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest 
     ib_err_free(u.rerr);
     free(u.buf);
     return rc;
+}
+
+int
+store_unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
+                struct ib_err **err)
+{
+    return unpack_fd(fd, dirfd, expected, diff_id, false, err);
+}
+
+int
+store_unpack_archive_fd(int fd, int dirfd, struct ib_err **err)
+{
+    return unpack_fd(fd, dirfd, NULL, NULL, true, err);
 }
