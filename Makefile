@@ -4,6 +4,7 @@
 #   make asan       the same tests under ASan+UBSan (objects in build-asan/)
 #   make fuzz       libFuzzer on the Dockerfile front end for FUZZ_TIME seconds
 #   make lint       clang-format and include-rule checks
+#   make bench      builds vs BuildKit and Buildah (root; bench/deps.sh installs the peers)
 
 BUILD   ?= build
 CC      ?= cc
@@ -47,7 +48,7 @@ TEST_OBJ  = $(BUILD)/obj/common/test.o
 TOOL_SRCS = $(wildcard testdata/tools/*.c)
 TOOL_BINS = $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
-.PHONY: all check test-bins asan fuzz lint clean deps-check demo
+.PHONY: all check test-bins asan fuzz lint clean deps-check demo bench
 .DELETE_ON_ERROR:
 
 all: deps-check $(BIN)
@@ -90,6 +91,11 @@ test-bins: $(BIN) $(TEST_BINS) $(TOOL_BINS)
 # The README's test command is `make check` after installing dependencies.
 check: all test-bins
 	@BUILD=$(BUILD) IMGBUILD=$(abspath $(BIN)) tests/run-tests.sh $(TEST_BINS) $(sort $(wildcard testdata/e2e/[0-9]*.sh))
+
+# the same Dockerfiles built by imgbuild, BuildKit (dockerd) and Buildah, in one run: times
+# and ratios (RUNS=N rounds, default 3)
+bench: all
+	bench/builds.sh
 
 # The README's first command ends here: a real build of the bundled example, in a
 # temporary store, over a busybox image made offline (busybox-static).

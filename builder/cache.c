@@ -274,6 +274,11 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
         }
         build_emit(b, BUILD_EV_EXPLAIN, sp->no, why.s, 0, NULL);
     }
+    /* Rewrite the record only when it changed: a warm build would otherwise pay a durable
+     * write (two fsyncs and a rename) per cached step. */
+    AUTO_BUF struct ib_buf cur = IB_BUF_INIT;
+    if (get_text(b->st, name, &cur) == 0 && strcmp(cur.s, inputs) == 0)
+        return;
     AUTO_ERR struct ib_err *e = NULL;
     cache_put_text(b, name, inputs, NULL, 0, &e);
 }

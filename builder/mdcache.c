@@ -211,7 +211,7 @@ mdcache_digest(struct bctx *b, int dirfd, const char *relpath, const struct stat
     IB_GROW(m->cur, m->ncur + 1, m->capcur);
     want.path = ib_xstrdup(relpath);
     m->cur[m->ncur++] = want;
-    m->dirty = m->dirty || !hit || true;
+    m->dirty = m->dirty || !hit;
     pthread_mutex_unlock(&b->lock);
     return 0;
 }

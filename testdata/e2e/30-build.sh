@@ -54,8 +54,10 @@ t "history as BuildKit writes it (RUN ... # buildkit)" eval "ib inspect hello:1 
 t "metadata steps are empty layers" eval "ib inspect hello:1 | jq -e '.[0].History[] | select(.created_by == \"USER app\") | .empty_layer'"
 t "COPY --chmod=755" eval "unpack docker.io/library/hello:1 h2 && [ \"\$(stat -c %a $T/u-h2/rootfs/usr/local/bin/hello)\" = 755 ]"
 
+touch "$T/before-hello2" && sleep 0.05
 build hello2 -t hello:1 Dockerfiles/hello
 t "a second build is all cached" eval "[ \$(cached hello2) -eq 6 ]"
+t "a fully cached build rewrites no cache entries" eval "[ -z \"\$(find $IMGBUILD_ROOT/cache -type f -newer $T/before-hello2)\" ]"
 t "same image id when cached (ids match)" eval "[ \"\$(ib inspect hello:1 | jq -r '.[0].RootFS.Layers | length')\" -ge 4 ]"
 
 build feat -t features Dockerfiles/features
