@@ -277,7 +277,7 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
     /* Rewrite the record only when it changed: a warm build would otherwise pay a durable
      * write (two fsyncs and a rename) per cached step. */
     AUTO_BUF struct ib_buf cur = IB_BUF_INIT;
-    if (get_text(b->st, name, &cur) == 0 && strcmp(cur.s, inputs) == 0)
+    if (cache_get_text(b->st, name, &cur) == 0 && strcmp(cur.s, inputs) == 0)
         return;
     AUTO_ERR struct ib_err *e = NULL;
     cache_put_text(b, name, inputs, NULL, 0, &e);
