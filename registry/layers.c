@@ -1,10 +1,12 @@
-/* registry/layers.c: a pull's layers, downloaded in parallel and unpacked as they arrive.
+/* registry/layers.c: a pull's layers, downloaded in parallel (and unpacked as they arrive).
  *
  * The driving thread runs curl multi (opts.parallel transfers at once); each
  * body streams into the store's blob writer, which hashes it, and is
- * committed only when the digest is the manifest's.  A second thread walks
- * the layers bottom-up and creates each snapshot as soon as its blob is
- * stored, so unpacking overlaps the downloads of the layers above.
+ * committed only when the digest is the manifest's.  When the caller wants
+ * the snapshots now, a second thread walks the layers bottom-up and creates
+ * each snapshot as soon as its blob is stored, so unpacking overlaps the
+ * downloads of the layers above; otherwise store_snapshot_ensure unpacks a
+ * layer when something first needs it.
  * A transfer that breaks off resumes with Range (http.c); a server that
  * ignores the Range makes the writer start over.
  */
@@ -161,7 +163,7 @@ pass_err(struct ib_err **err, struct ib_err **mine)
 
 int
 reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-                struct ib_err **err)
+                bool unpack, struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_load(st, manifest, &img, err) < 0)
@@ -190,7 +192,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
         xs[nx++] = x;
     }
     pthread_t th;
-    int trc = pthread_create(&th, NULL, unpack_thread, &lc);
+    int trc = unpack ? pthread_create(&th, NULL, unpack_thread, &lc) : 0;
     if (trc != 0)
         ib_fail_sys(err, trc, "start the unpack thread");
     int rc = trc == 0 ? 0 : -1;
@@ -203,7 +205,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
         if (d->state == WAITING) /* never started (thread failure) */
             set_state(d, FAILED);
     }
-    if (trc == 0)
+    if (unpack && trc == 0)
         pthread_join(th, NULL);
     for (size_t i = 0; i < lc.n; i++) {
         struct layer_dl *d = &lc.dl[i];
