@@ -218,8 +218,8 @@ static void
 probe_loopback(struct registry_client *c, struct reg_endpoint *ep)
 {
     pthread_mutex_lock(&c->lock);
-    bool go = ep->loopback && !ep->scheme_known && ep->https && !ep->ca_blob.len &&
-              !ep->client_cert;
+    bool go =
+        ep->loopback && !ep->scheme_known && ep->https && !ep->ca_blob.len && !ep->client_cert;
     pthread_mutex_unlock(&c->lock);
     if (!go)
         return;

@@ -21,7 +21,9 @@
 
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 
-enum { WAITING, DOWNLOADED, STORED, FAILED };
+enum { WAITING, DOWNLOADED, COMMITTING, STORED, FAILED };
+
+#define MAX_WORKERS 4 /* commit threads */
 
 struct layer_dl {
     struct layers_ctx *lc;
@@ -116,16 +118,25 @@ commit(struct layers_ctx *lc, struct layer_dl *d)
     set_state(d, STORED);
 }
 
-/* The worker: commit blobs as they finish downloading and, with unpack, make
- * the snapshots bottom-up as soon as each layer and those below are stored.
- * Ends when every layer is stored or failed (and unpacked, or unpacking
- * failed). */
+struct worker {
+    struct layers_ctx *lc;
+    bool unpacker;
+    pthread_t th;
+    bool started;
+};
+
+/* A worker: commit blobs as they finish downloading (several workers, so
+ * the fsyncs of layers that finish together overlap) and, for the one
+ * unpacker, make the snapshots bottom-up as soon as each layer and those
+ * below are stored.  Ends when every layer is stored or failed (and
+ * unpacked, or unpacking failed). */
 static void *
 worker(void *arg)
 {
-    struct layers_ctx *lc = arg;
+    struct worker *wk = arg;
+    struct layers_ctx *lc = wk->lc;
     size_t next_unpack = 0; /* layers below it have their snapshots */
-    bool unpacking = lc->unpack;
+    bool unpacking = wk->unpacker;
     const struct digest *parent = NULL;
     pthread_mutex_lock(&lc->mu);
     for (;;) {
@@ -137,6 +148,7 @@ worker(void *arg)
             settled += lc->dl[i].state == STORED || lc->dl[i].state == FAILED;
         }
         if (todo) {
+            todo->state = COMMITTING;
             pthread_mutex_unlock(&lc->mu);
             commit(lc, todo);
             pthread_mutex_lock(&lc->mu);
@@ -237,10 +249,19 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
     }
     /* the largest first: the transfers that start last, when a slot frees, are short */
     qsort(xs, nx, sizeof(*xs), by_size_desc);
-    pthread_t th;
-    int trc = pthread_create(&th, NULL, worker, &lc);
+    size_t nw = nx < MAX_WORKERS ? nx : MAX_WORKERS;
+    if (nw == 0)
+        nw = 1;
+    struct worker wks[MAX_WORKERS] = {0};
+    int trc = 0;
+    for (size_t i = 0; i < nw && trc == 0; i++) {
+        wks[i].lc = &lc;
+        wks[i].unpacker = unpack && i == 0;
+        trc = pthread_create(&wks[i].th, NULL, worker, &wks[i]);
+        wks[i].started = trc == 0;
+    }
     if (trc != 0)
-        ib_fail_sys(err, trc, "start the layer commit thread");
+        ib_fail_sys(err, trc, "start a layer commit thread");
     int rc = trc == 0 ? 0 : -1;
     if (nx && rc == 0) {
         AUTO_ERR struct ib_err *ignored = NULL; /* each layer keeps its own error */
@@ -251,8 +272,9 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
         if (d->state == WAITING) /* never started (thread failure) */
             set_state(d, FAILED);
     }
-    if (trc == 0)
-        pthread_join(th, NULL);
+    for (size_t i = 0; i < nw; i++)
+        if (wks[i].started)
+            pthread_join(wks[i].th, NULL);
     for (size_t i = 0; i < lc.n; i++) {
         struct layer_dl *d = &lc.dl[i];
         if (rc == 0 && d->err)

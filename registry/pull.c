@@ -1,12 +1,14 @@
 /* registry/pull.c: pull an image into the store.
  *
- *   HEAD manifest (free on Docker Hub's quota) -> digest known from the last
- *   pull? done : GET manifest (Accept: OCI index, Docker list, OCI manifest,
- *   Docker schema2) -> index? choose the platform, GET that manifest ->
- *   config (verified, checked against the platform) -> layers in parallel
- *   (curl multi), each streamed through the store's verifying blob writer;
- *   with REGISTRY_PULL_UNPACK, an unpack thread makes each layer's snapshot
- *   as soon as the layers below it are there -> tag, only at the end.
+ *   HEAD manifest (free on Docker Hub's quota; sent only when an earlier
+ *   pull of the tag is recorded) -> digest known from the last pull? done :
+ *   GET manifest (Accept: OCI index, Docker list, OCI manifest, Docker
+ *   schema2) -> index? choose the platform, GET that manifest -> config
+ *   (verified, checked against the platform) -> layers in parallel (curl
+ *   multi, largest first), each streamed through the store's verifying blob
+ *   writer and committed on worker threads; with REGISTRY_PULL_UNPACK, each
+ *   layer's snapshot is made as soon as the layers below it are there ->
+ *   tag, only at the end.
  */
 #include "registry/internal.h"
 
@@ -291,8 +293,10 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     struct digest want_top = {""};
     if (ref->digest) {
         digest_parse(ref->digest, &want_top, NULL);
-    } else {
-        /* HEAD first: Docker Hub does not count it against the pull quota */
+    } else if (cached) {
+        /* HEAD first: Docker Hub does not count it against the pull quota, and
+         * the digest may be the one pulled last time (without a record of an
+         * earlier pull the GET below is needed anyway) */
         IB_AUTO(reg_xfer_free) struct xfer *h = reg_repo_xfer(&r, "HEAD", "manifests/", reference);
         ib_strv_push(&h->headers, ACCEPT_MANIFESTS);
         h->what = "manifest";

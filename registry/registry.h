@@ -61,8 +61,9 @@ enum registry_pull_flags {
 
 /* Pull ref for platform ("os/arch[/variant]"; NULL: the host's) into st: the
  * manifest (chosen from an index), config and layers (verified; unpacked into
- * snapshots with REGISTRY_PULL_UNPACK), tagged as ref at the very end.  A HEAD request first: when the
- * registry's digest is the one recorded at the last pull, nothing is fetched.
+ * snapshots with REGISTRY_PULL_UNPACK), tagged as ref at the very end.  When
+ * an earlier pull of ref is recorded, a HEAD request first: when the
+ * registry's digest is the one recorded, nothing else is fetched.
  * *out (may be NULL): free with store_image_free. */
 int registry_pull(struct registry_client *c, struct store *st, const struct ref *ref,
                   const char *platform, unsigned flags, struct store_image **out,
