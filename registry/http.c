@@ -218,8 +218,9 @@ static void
 probe_loopback(struct registry_client *c, struct reg_endpoint *ep)
 {
     pthread_mutex_lock(&c->lock);
-    bool go =
-        ep->loopback && !ep->scheme_known && ep->https && !ep->ca_blob.len && !ep->client_cert;
+    bool go = ep->loopback && !ep->probed && !ep->scheme_known && ep->https && !ep->ca_blob.len &&
+              !ep->client_cert;
+    ep->probed = true;
     pthread_mutex_unlock(&c->lock);
     if (!go)
         return;
@@ -232,8 +233,9 @@ probe_loopback(struct registry_client *c, struct reg_endpoint *ep)
     curl_easy_setopt(e, CURLOPT_USERAGENT, "imgbuild/0.1");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->opts.timeout_s);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->opts.timeout_s);
+    /* short: on loopback an HTTP server answers at once; a server that says
+     * nothing gets the TLS attempt (and its fallback) as before */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share); /* the connection is kept for what follows */
     long st = 0;
     if (curl_easy_perform(e) == CURLE_OK)

@@ -80,6 +80,7 @@ struct reg_endpoint {
     bool https;     /* scheme currently used */
     bool may_plain; /* loopback or --tls-verify=false: fall back to http when TLS is absent */
     bool loopback;  /* localhost, 127.0.0.0/8, ::1 */
+    bool probed;    /* asked over plain HTTP once (http.c) */
     bool scheme_known;
     bool no_verify;
     struct ib_buf ca_blob; /* extra CA certificates (PEM) from the cert dir */
