@@ -31,6 +31,7 @@ enum {
     OPT_CREDS,
     OPT_TIMEOUT,
     OPT_PLATFORM,
+    OPT_UNPACK,
     OPT_FORMAT,
     OPT_COMP,
     OPT_PWSTDIN
@@ -102,22 +103,26 @@ static const char pull_usage[] =
     "Usage: imgbuild pull [OPTIONS] REFERENCE\n"
     "\n"
     "Download an image from a registry into the store (layers in parallel, each\n"
-    "verified and unpacked) and tag it.  Prints the manifest digest.\n"
+    "verified) and tag it.  Prints the manifest digest.  Layers are unpacked when a\n"
+    "build first needs them, or right away with --unpack.\n"
     "\n"
     "Options:\n"
     "  --platform OS/ARCH[/VARIANT]  the platform to take from a multi-platform image\n"
-    "                      (default: this machine's)\n" COMMON_HELP;
+    "                      (default: this machine's)\n"
+    "  --unpack            unpack each layer as it arrives\n" COMMON_HELP;
 
 int
 cmd_pull(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
         {"platform", required_argument, NULL, OPT_PLATFORM},
+        {"unpack", no_argument, NULL, OPT_UNPACK},
         COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
     __attribute__((cleanup(common_release))) struct common co = {0};
     const char *platform = NULL;
+    unsigned flags = 0;
     int c;
     optind = 1;
     opterr = 0;
@@ -135,6 +140,10 @@ cmd_pull(int argc, char **argv, struct ib_err **err)
             platform = optarg;
             continue;
         }
+        if (c == OPT_UNPACK) {
+            flags |= REGISTRY_PULL_UNPACK;
+            continue;
+        }
         return cli_usage(err, "pull", "unknown option '%s'", argv[optind - 1]);
     }
     if (argc - optind != 1)
@@ -149,7 +158,7 @@ cmd_pull(int argc, char **argv, struct ib_err **err)
     if (ret == 0)
         ret = cli_store_open(0, &st, err);
     if (ret == 0)
-        ret = registry_pull(rc, st, &r, platform, 0, &img, err);
+        ret = registry_pull(rc, st, &r, platform, flags, &img, err);
     if (ret == 0) {
         AUTO_FREE char *s = ref_string(&r);
         printf("%s: %s\n", s, store_image_digest(img)->s);

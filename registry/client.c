@@ -181,7 +181,8 @@ reg_endpoint_get(struct registry_client *c, const char *domain, struct reg_endpo
     ib_buf_init(&ep->ca_blob);
     ep->https = true;
     ep->no_verify = c->opts.tls_no_verify;
-    ep->may_plain = c->opts.tls_no_verify || is_loopback(domain);
+    ep->loopback = is_loopback(domain);
+    ep->may_plain = c->opts.tls_no_verify || ep->loopback;
     int rc;
     if (c->opts.cert_dir) {
         rc = load_cert_dir(ep, c->opts.cert_dir, true, err);

@@ -200,6 +200,80 @@ on_read(char *p, size_t size, size_t nmemb, void *arg)
     return room;
 }
 
+/* ---- the scheme of a loopback registry ------------------------------------------ */
+
+static size_t
+discard_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * nmemb;
+}
+
+/* A loopback registry with no certificates configured for it is most often
+ * plain HTTP (a local or test registry).  Instead of a TLS handshake that
+ * fails (~50 ms or more: curl loads the CA bundle for it), ask `GET /v2/`
+ * over http:// once: only a real HTTP answer that /v2/ gives (200 or 401)
+ * settles on plain HTTP.  A TLS server answers 400 or drops the connection,
+ * so https stays, and so does the TLS-first fallback logic in finish(). */
+static void
+probe_loopback(struct registry_client *c, struct reg_endpoint *ep)
+{
+    pthread_mutex_lock(&c->lock);
+    bool go = ep->loopback && !ep->probed && !ep->scheme_known && ep->https && !ep->ca_blob.len &&
+              !ep->client_cert;
+    ep->probed = true;
+    pthread_mutex_unlock(&c->lock);
+    if (!go)
+        return;
+    CURL *e = curl_easy_init();
+    if (!e)
+        ib_oom();
+    AUTO_FREE char *url = ib_xasprintf("http://%s/v2/", ep->api_host);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "imgbuild/0.1");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+    /* short: on loopback an HTTP server answers at once; a server that says
+     * nothing gets the TLS attempt (and its fallback) as before */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share); /* the connection is kept for what follows */
+    long st = 0;
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &st);
+    curl_easy_cleanup(e);
+    if (st != 200 && st != 401)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (!ep->scheme_known) {
+        ep->https = false;
+        ep->scheme_known = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* x's URL on ep's origin, after the probe chose http: rewrite https:// to http://. */
+static void
+follow_scheme(struct registry_client *c, struct xfer *x)
+{
+    pthread_mutex_lock(&c->lock);
+    bool plain = x->ep->scheme_known && !x->ep->https;
+    pthread_mutex_unlock(&c->lock);
+    if (!plain || strncmp(x->url, "https://", 8) != 0 || strncmp(x->cur_url, "https://", 8) != 0)
+        return;
+    AUTO_FREE char *origin = ib_xasprintf("https://%s/", x->ep->api_host);
+    if (strncmp(x->url, origin, strlen(origin)) != 0 ||
+        strncmp(x->cur_url, origin, strlen(origin)) != 0)
+        return;
+    char *u = ib_xasprintf("http://%s", x->url + 8);
+    free(x->url);
+    x->url = u;
+    u = ib_xasprintf("http://%s", x->cur_url + 8);
+    free(x->cur_url);
+    x->cur_url = u;
+}
+
 /* ---- starting an attempt ---------------------------------------------------- */
 
 static int
@@ -210,6 +284,10 @@ start(struct registry_client *c, struct xfer *x, struct ib_err **err)
         ib_oom();
     CURL *e = x->easy;
     curl_easy_reset(e);
+    if (ep) {
+        probe_loopback(c, ep);
+        follow_scheme(c, x);
+    }
     if (x->slist) {
         curl_slist_free_all(x->slist);
         x->slist = NULL;
@@ -540,6 +618,7 @@ http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned paralle
                 finished++;
                 if (xs[i]->on_done)
                     xs[i]->on_done(xs[i]);
+                ready_now = true; /* a free slot: start the next pending transfer now */
             }
         }
         if (finished == n)

@@ -79,6 +79,8 @@ struct reg_endpoint {
     char *api_host; /* "registry-1.docker.io", "localhost:5000" */
     bool https;     /* scheme currently used */
     bool may_plain; /* loopback or --tls-verify=false: fall back to http when TLS is absent */
+    bool loopback;  /* localhost, 127.0.0.0/8, ::1 */
+    bool probed;    /* asked over plain HTTP once (http.c) */
     bool scheme_known;
     bool no_verify;
     struct ib_buf ca_blob; /* extra CA certificates (PEM) from the cert dir */
@@ -214,9 +216,9 @@ int reg_get_manifest(const struct reg_repo *r, const char *reference, const stru
                      struct reg_manifest *out, struct ib_err **err);
 void reg_manifest_release(struct reg_manifest *m);
 /* Fetch the layers of the stored manifest that the store lacks (parallel,
- * verified) and unpack their snapshots as they arrive. */
+ * verified); with unpack, also make their snapshots as they arrive. */
 int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-                    struct ib_err **err);
+                    bool unpack, struct ib_err **err);
 /* The repository a blob was pulled from on domain (for a cross-repository
  * mount); -1 when unknown.  *repo: caller frees. */
 int reg_blob_source(struct store *st, const char *domain, const struct digest *d, char **repo);

@@ -1,12 +1,14 @@
 /* registry/pull.c: pull an image into the store.
  *
- *   HEAD manifest (free on Docker Hub's quota) -> digest known from the last
- *   pull? done : GET manifest (Accept: OCI index, Docker list, OCI manifest,
- *   Docker schema2) -> index? choose the platform, GET that manifest ->
- *   config (verified, checked against the platform) -> layers in parallel
- *   (curl multi), each streamed through the store's verifying blob writer;
- *   an unpack thread makes each layer's snapshot as soon as the layers below
- *   it are there -> tag, only at the end.
+ *   HEAD manifest (free on Docker Hub's quota; sent only when an earlier
+ *   pull of the tag is recorded) -> digest known from the last pull? done :
+ *   GET manifest (Accept: OCI index, Docker list, OCI manifest, Docker
+ *   schema2) -> index? choose the platform, GET that manifest -> config
+ *   (verified, checked against the platform) -> layers in parallel (curl
+ *   multi, largest first), each streamed through the store's verifying blob
+ *   writer and committed on worker threads; with REGISTRY_PULL_UNPACK, each
+ *   layer's snapshot is made as soon as the layers below it are there ->
+ *   tag, only at the end.
  */
 #include "registry/internal.h"
 
@@ -235,10 +237,11 @@ cache_lookup(struct store *st, const char *key, struct digest *top, struct diges
     return ok;
 }
 
-/* Snapshots for every layer, tag, record: the image becomes visible here. */
+/* Snapshots for every layer (unpack), tag, record: the image becomes visible here. */
 static int
 finish(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-       const struct digest *top, const char *key, struct store_image **out, struct ib_err **err)
+       const struct digest *top, const char *key, bool unpack, struct store_image **out,
+       struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_load(st, manifest, &img, err) < 0)
@@ -246,7 +249,9 @@ finish(const struct reg_repo *r, struct store *st, const struct digest *manifest
     const struct digest *parent = NULL;
     for (size_t i = 0; i < store_image_nlayers(img); i++) {
         struct store_layer l = *store_image_layer(img, i);
-        if (store_snapshot_ensure(st, parent, &l, err) < 0)
+        /* without unpack, a stored blob is enough: its snapshot is made when needed */
+        if ((unpack || !store_blob_exists(st, &l.digest)) &&
+            store_snapshot_ensure(st, parent, &l, err) < 0)
             return ib_err_prefix(err, "%s", r->refstr);
         parent = &store_image_layer(img, i)->chain_id;
     }
@@ -272,12 +277,13 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     if (reg_repo_init(c, ref, false, &r, err) < 0)
         return -1;
     AUTO_FREE char *key = cache_key(r.refstr, &want);
+    bool unpack = (flags & REGISTRY_PULL_UNPACK) != 0;
     struct digest top = {""}, manifest = {""};
     bool cached = cache_lookup(st, key, &top, &manifest);
     int rc = 0;
     if (cached && (flags & REGISTRY_PULL_CACHED)) {
         struct ib_err *e2 = NULL;
-        if (finish(&r, st, &manifest, &top, key, out, &e2) == 0) {
+        if (finish(&r, st, &manifest, &top, key, unpack, out, &e2) == 0) {
             reg_repo_release(&r);
             return 0;
         }
@@ -287,8 +293,10 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     struct digest want_top = {""};
     if (ref->digest) {
         digest_parse(ref->digest, &want_top, NULL);
-    } else {
-        /* HEAD first: Docker Hub does not count it against the pull quota */
+    } else if (cached) {
+        /* HEAD first: Docker Hub does not count it against the pull quota, and
+         * the digest may be the one pulled last time (without a record of an
+         * earlier pull the GET below is needed anyway) */
         IB_AUTO(reg_xfer_free) struct xfer *h = reg_repo_xfer(&r, "HEAD", "manifests/", reference);
         ib_strv_push(&h->headers, ACCEPT_MANIFESTS);
         h->what = "manifest";
@@ -303,7 +311,7 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     }
     if (cached && digest_is_set(&want_top) && digest_eq(&want_top, &top)) {
         struct ib_err *e2 = NULL;
-        if (finish(&r, st, &manifest, &top, key, out, &e2) == 0) {
+        if (finish(&r, st, &manifest, &top, key, unpack, out, &e2) == 0) {
             reg_repo_release(&r);
             return 0;
         }
@@ -342,9 +350,9 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
         rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
     }
     if (rc == 0)
-        rc = reg_pull_layers(&r, st, &manifest, err);
+        rc = reg_pull_layers(&r, st, &manifest, unpack, err);
     if (rc == 0)
-        rc = finish(&r, st, &manifest, &top, key, out, err);
+        rc = finish(&r, st, &manifest, &top, key, unpack, out, err);
     reg_manifest_release(&m);
     reg_manifest_release(&sub);
     reg_repo_release(&r);

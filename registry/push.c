@@ -3,7 +3,10 @@
  * Blobs (config + layers, each once) go in three parallel rounds: HEAD (the
  * registry has it?), POST to open an upload (or to mount the blob from the
  * repository it was pulled from on the same registry), then one streaming
- * PUT of the whole blob per upload.  Then the manifest is PUT with its media
+ * PUT of the whole blob per upload.  Blobs to be mounted, and small ones
+ * (the config), skip the HEAD: the mount answers 201 whether the blob was
+ * there already or not, and sending a small blob again costs what the HEAD
+ * would.  Then the manifest is PUT with its media
  * type.  Local layers are uncompressed in the store: they are pushed gzip
  * (default) or zstd through store_layer_compressed, which caches the result.
  */
@@ -20,6 +23,7 @@
 #include "common/banned.h"
 
 #define MEDIA_DOCKER_LAYER_ZSTD "application/vnd.docker.image.rootfs.diff.tar.zstd"
+#define HEAD_MIN_SIZE (64u << 10) /* smaller blobs are sent without asking first */
 
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 
@@ -138,25 +142,43 @@ make_manifest(struct push *p, const struct store_image *img, const struct regist
     return 0;
 }
 
-/* Round 1: which blobs does the registry have? */
+/* The repository each blob came from on this registry, if another one. */
+static void
+find_mount_sources(struct push *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        struct up *u = &p->ups[i];
+        AUTO_FREE char *from = NULL;
+        if (reg_blob_source(p->st, p->r.ep->domain, &u->d, &from) == 0 &&
+            strcmp(from, p->r.ref->path) != 0)
+            u->mount_from = ib_steal(&from);
+    }
+}
+
+/* Round 1: which (large, not mountable) blobs does the registry have? */
 static int
 round_head(struct push *p, struct ib_err **err)
 {
     AUTO_FREE struct xfer **xs = ib_xcalloc(p->n, sizeof(*xs));
+    AUTO_FREE size_t *idx = ib_xcalloc(p->n, sizeof(*idx));
+    size_t nx = 0;
     for (size_t i = 0; i < p->n; i++) {
-        xs[i] = reg_repo_xfer(&p->r, "HEAD", "blobs/", p->ups[i].d.s);
-        xs[i]->what = p->ups[i].d.s;
+        if (p->ups[i].mount_from || p->ups[i].size < HEAD_MIN_SIZE)
+            continue;
+        xs[nx] = reg_repo_xfer(&p->r, "HEAD", "blobs/", p->ups[i].d.s);
+        xs[nx]->what = p->ups[i].d.s;
+        idx[nx++] = i;
     }
-    int rc = http_run(p->r.c, xs, p->n, p->r.c->opts.parallel, err);
+    int rc = http_run(p->r.c, xs, nx, p->r.c->opts.parallel, err);
     if (rc < 0)
         ib_err_prefix(err, "%s", p->r.refstr);
-    for (size_t i = 0; rc == 0 && i < p->n; i++) {
-        if (xs[i]->status == 200)
-            p->ups[i].present = true;
-        else if (xs[i]->status != 404)
-            rc = reg_status_fail(xs[i], p->r.refstr, err);
+    for (size_t k = 0; rc == 0 && k < nx; k++) {
+        if (xs[k]->status == 200)
+            p->ups[idx[k]].present = true;
+        else if (xs[k]->status != 404)
+            rc = reg_status_fail(xs[k], p->r.refstr, err);
     }
-    free_xfers(xs, p->n);
+    free_xfers(xs, nx);
     return rc;
 }
 
@@ -171,10 +193,6 @@ round_post(struct push *p, struct ib_err **err)
         struct up *u = &p->ups[i];
         if (u->present)
             continue;
-        AUTO_FREE char *from = NULL;
-        if (reg_blob_source(p->st, p->r.ep->domain, &u->d, &from) == 0 &&
-            strcmp(from, p->r.ref->path) != 0)
-            u->mount_from = ib_steal(&from);
         struct xfer *x;
         if (u->mount_from) {
             char *e = curl_easy_escape(NULL, u->mount_from, 0);
@@ -268,8 +286,10 @@ registry_push(struct registry_client *c, struct store *st, const char *src, cons
     AUTO_BUF struct ib_buf man = IB_BUF_INIT;
     const char *media = NULL;
     int rc = make_manifest(&p, img, opts, &man, &media, err);
-    if (rc == 0)
+    if (rc == 0) {
+        find_mount_sources(&p);
         rc = round_head(&p, err);
+    }
     if (rc == 0)
         rc = round_post(&p, err);
     if (rc == 0)

@@ -52,12 +52,18 @@ enum registry_pull_flags {
     /* Use the store's tag->digest record of an earlier pull of this reference
      * and platform (no network at all) when the image is still there. */
     REGISTRY_PULL_CACHED = 1 << 0,
+    /* Unpack each layer into its snapshot as soon as it (and the layers below
+     * it) is stored, overlapping the downloads: for a build that needs the
+     * snapshots right away.  Without it a pull only downloads and verifies,
+     * and store_snapshot_ensure unpacks a layer when something first needs it. */
+    REGISTRY_PULL_UNPACK = 1 << 1,
 };
 
 /* Pull ref for platform ("os/arch[/variant]"; NULL: the host's) into st: the
- * manifest (chosen from an index), config and layers (verified, unpacked into
- * snapshots), tagged as ref at the very end.  A HEAD request first: when the
- * registry's digest is the one recorded at the last pull, nothing is fetched.
+ * manifest (chosen from an index), config and layers (verified; unpacked into
+ * snapshots with REGISTRY_PULL_UNPACK), tagged as ref at the very end.  When
+ * an earlier pull of ref is recorded, a HEAD request first: when the
+ * registry's digest is the one recorded, nothing else is fetched.
  * *out (may be NULL): free with store_image_free. */
 int registry_pull(struct registry_client *c, struct store *st, const struct ref *ref,
                   const char *platform, unsigned flags, struct store_image **out,

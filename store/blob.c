@@ -19,7 +19,13 @@ struct blob_writer {
     char *tmpname;
     int fd;
     uint64_t size;
+    uint64_t flushed; /* bytes whose writeback was started */
 };
+
+/* Writeback of a blob is started every WRITEBACK_STEP bytes while it is
+ * written, so the disk writes overlap the producer (a pull's downloads, a
+ * layer's tar) and the fsync at commit finds little left to do. */
+#define WRITEBACK_STEP (2u << 20)
 
 int
 store_blob_begin(struct store *st, struct blob_writer **out, struct ib_err **err)
@@ -43,7 +49,15 @@ blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct ib_err 
 {
     digest_ctx_update(w->hash, p, n);
     w->size += n;
-    return ib_write_all(w->fd, p, n, "blob", err);
+    if (ib_write_all(w->fd, p, n, "blob", err) < 0)
+        return -1;
+    if (w->size - w->flushed >= WRITEBACK_STEP) {
+        /* a hint only: a write error shows at the fsync */
+        (void)sync_file_range(w->fd, (off64_t)w->flushed, (off64_t)(w->size - w->flushed),
+                              SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->size;
+    }
+    return 0;
 }
 
 void

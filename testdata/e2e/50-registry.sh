@@ -89,7 +89,13 @@ t "pushed layer is gzip (OCI media type)" sh -c "skopeo inspect --raw --tls-veri
 IMGBUILD_ROOT=$T/s2 keep ib pull $R/e2e/bb:1
 t "pull into a fresh store gives the same digest" test "$(digest_of)" = "$pushed"
 t "pulled image is listed" sh -c "IMGBUILD_ROOT=$T/s2 '$IMGBUILD' images | grep -q '^$R/e2e/bb  *1 '"
-t "pulled layer is unpacked into a snapshot" sh -c "ls $T/s2.snapshots/*/bin/busybox"
+t "a pull only downloads: no snapshot yet" sh -c "! ls $T/s2.snapshots/*/bin/busybox 2>/dev/null"
+t "fsck is clean without the snapshots" sh -c "IMGBUILD_ROOT=$T/s2 '$IMGBUILD' fsck"
+mkdir -p "$T/from-pulled"
+printf 'FROM %s/e2e/bb:1\nRUN test -x /bin/busybox && echo from-pulled-ok\n' "$R" >"$T/from-pulled/Dockerfile"
+t "a build FROM the pulled image unpacks it on demand" sh -c "IMGBUILD_ROOT=$T/s2 '$IMGBUILD' build --progress plain '$T/from-pulled' 2>&1 | grep -q from-pulled-ok && ls $T/s2.snapshots/*/bin/busybox"
+IMGBUILD_ROOT=$T/s2u keep ib pull --unpack $R/e2e/bb:1
+t "pull --unpack unpacks the layer into a snapshot" sh -c "ls $T/s2u.snapshots/*/bin/busybox"
 t "pulled image has the imported image's id" sh -c "test \"\$(IMGBUILD_ROOT=$T/s2 '$IMGBUILD' inspect $R/e2e/bb:1 | jq -r '.[0].Id')\" = \"\$('$IMGBUILD' inspect bb:1 | jq -r '.[0].Id')\""
 ib save -o "$T/bb-oci.tar" bb:1
 for f in v2s2 oci; do
