@@ -20,8 +20,7 @@ struct store;
 int cli_store_open(unsigned flags, struct store **out, struct ib_err **err);
 /* Options parsing for verbs that only know --help: 1 = help shown, -1 = error, 0 = go on
  * (operands start at optind). */
-int cli_simple_opts(int argc, char **argv, const char *cmd, const char *usage,
-                    struct ib_err **err);
+int cli_simple_opts(int argc, char **argv, const char *cmd, const char *usage, struct ib_err **err);
 
 int cmd_build(int argc, char **argv, struct ib_err **err);
 int cmd_parse(int argc, char **argv, struct ib_err **err);

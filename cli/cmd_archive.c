@@ -64,11 +64,11 @@ int
 cmd_save(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "format", required_argument, NULL, 'f' },
-        { "compression", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"output", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"compression", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *out = NULL;
     enum store_archive_format fmt = STORE_ARCHIVE_OCI;
@@ -147,10 +147,10 @@ int
 cmd_load(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "input", required_argument, NULL, 'i' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"input", required_argument, NULL, 'i'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *in = "-";
     bool quiet = false;

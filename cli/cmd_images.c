@@ -26,8 +26,8 @@ int
 cli_simple_opts(int argc, char **argv, const char *cmd, const char *usage, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
@@ -55,7 +55,7 @@ static const char images_usage[] =
 static void
 human_size(uint64_t n, char *buf, size_t len)
 {
-    const char *units[] = { "B", "kB", "MB", "GB", "TB" };
+    const char *units[] = {"B", "kB", "MB", "GB", "TB"};
     double v = (double)n;
     int u = 0;
     while (v >= 1000 && u < 4) {
@@ -108,10 +108,10 @@ int
 cmd_images(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "format", required_argument, NULL, 'f' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"format", required_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     bool json = false, quiet = false;
     int c;
@@ -153,7 +153,7 @@ cmd_images(int argc, char **argv, struct ib_err **err)
     for (size_t i = 0; i < n; i++) {
         AUTO_FREE char *repo = NULL;
         const char *tag = "<none>";
-        struct ref r = { 0 };
+        struct ref r = {0};
         bool parsed = v[i].ref && ref_parse(v[i].ref, &r, NULL) == 0;
         repo = parsed ? ref_familiar_name(&r) : ib_xstrdup("<none>");
         if (parsed && r.tag)
@@ -169,8 +169,9 @@ cmd_images(int argc, char **argv, struct ib_err **err)
             json_str(&out, tag);
             ib_buf_adds(&out, ",\"Reference\":");
             json_str(&out, v[i].ref ? v[i].ref : "");
-            ib_buf_addf(&out, ",\"ID\":\"%s\",\"Digest\":\"%s\",\"Created\":%" PRId64
-                              ",\"Size\":%" PRIu64 "}",
+            ib_buf_addf(&out,
+                        ",\"ID\":\"%s\",\"Digest\":\"%s\",\"Created\":%" PRId64 ",\"Size\":%" PRIu64
+                        "}",
                         v[i].id.s, v[i].digest.s, v[i].created, v[i].size);
         } else if (quiet) {
             ib_buf_addf(&out, "%.12s\n", digest_hex(&v[i].id));

@@ -26,9 +26,9 @@ int
 cmd_prune(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "all", no_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     unsigned flags = 0;
     int c;
@@ -101,10 +101,10 @@ int
 cmd_layer_commit(int argc, char **argv, struct ib_err **err)
 {
     static const struct option opts[] = {
-        { "from", required_argument, NULL, 'f' },
-        { "message", required_argument, NULL, 'm' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"from", required_argument, NULL, 'f'},
+        {"message", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *from = NULL, *msg = "imgbuild layer-commit";
     int c;

@@ -19,26 +19,26 @@
 #endif
 
 const struct cmd cli_commands[] = {
-    { "build", cmd_build, "build an image from a Dockerfile (the default command)" },
-    { "parse", cmd_parse, "parse a Dockerfile and print its syntax tree" },
-    { "images", cmd_images, "list images in the store" },
-    { "inspect", cmd_inspect, "show an image's details as JSON" },
-    { "tag", cmd_tag, "give an image another name" },
-    { "rmi", cmd_rmi, "remove image names" },
-    { "import", cmd_import, "make a one-layer image from a rootfs tarball" },
-    { "save", cmd_save, "write images to an OCI or docker archive" },
-    { "load", cmd_load, "read images from an OCI or docker archive" },
-    { "prune", cmd_prune, "remove unused blobs, snapshots and cache entries" },
-    { "fsck", cmd_fsck, "verify the store" },
-    { "pull", cmd_pull, "download an image from a registry" },
-    { "push", cmd_push, "upload an image to a registry" },
-    { "login", cmd_login, "store credentials for a registry" },
-    { "logout", cmd_logout, "forget the credentials for a registry" },
-    { "layer-commit", cmd_layer_commit, "developer tool: commit an overlay upper dir as a layer" },
-    { "run-step", cmd_run_step, "developer tool: run one command in the RUN sandbox" },
-    { "version", cmd_version, "print the version" },
-    { "help", cmd_help, "show help for imgbuild or a command" },
-    { NULL, NULL, NULL },
+    {"build", cmd_build, "build an image from a Dockerfile (the default command)"},
+    {"parse", cmd_parse, "parse a Dockerfile and print its syntax tree"},
+    {"images", cmd_images, "list images in the store"},
+    {"inspect", cmd_inspect, "show an image's details as JSON"},
+    {"tag", cmd_tag, "give an image another name"},
+    {"rmi", cmd_rmi, "remove image names"},
+    {"import", cmd_import, "make a one-layer image from a rootfs tarball"},
+    {"save", cmd_save, "write images to an OCI or docker archive"},
+    {"load", cmd_load, "read images from an OCI or docker archive"},
+    {"prune", cmd_prune, "remove unused blobs, snapshots and cache entries"},
+    {"fsck", cmd_fsck, "verify the store"},
+    {"pull", cmd_pull, "download an image from a registry"},
+    {"push", cmd_push, "upload an image to a registry"},
+    {"login", cmd_login, "store credentials for a registry"},
+    {"logout", cmd_logout, "forget the credentials for a registry"},
+    {"layer-commit", cmd_layer_commit, "developer tool: commit an overlay upper dir as a layer"},
+    {"run-step", cmd_run_step, "developer tool: run one command in the RUN sandbox"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show help for imgbuild or a command"},
+    {NULL, NULL, NULL},
 };
 
 int
@@ -63,7 +63,8 @@ print_main_help(FILE *out)
           out);
     for (const struct cmd *c = cli_commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
-    fputs("\nGlobal options:\n  --root DIR  the store (default: $IMGBUILD_ROOT, /var/lib/imgbuild as root,\n"
+    fputs("\nGlobal options:\n  --root DIR  the store (default: $IMGBUILD_ROOT, /var/lib/imgbuild "
+          "as root,\n"
           "              else ${XDG_DATA_HOME:-~/.local/share}/imgbuild)\n"
           "\nRun 'imgbuild COMMAND --help' for more on a command.\n",
           out);
@@ -75,7 +76,7 @@ cmd_help(int argc, char **argv, struct ib_err **err)
     if (argc > 1) {
         for (const struct cmd *c = cli_commands; c->name; c++) {
             if (strcmp(c->name, argv[1]) == 0) {
-                char *hargv[] = { argv[1], (char *)"--help", NULL };
+                char *hargv[] = {argv[1], (char *)"--help", NULL};
                 return c->fn(2, hargv, err);
             }
         }

@@ -141,8 +141,8 @@ save_image(struct saver *s, struct store_image *img, enum store_compression comp
         json_decref(dlayers);
         return -1;
     }
-    json_t *e = json_pack("{s:s,s:s,s:I}", "mediaType", MEDIA_OCI_MANIFEST, "digest", md.s,
-                          "size", (json_int_t)mb.len);
+    json_t *e = json_pack("{s:s,s:s,s:I}", "mediaType", MEDIA_OCI_MANIFEST, "digest", md.s, "size",
+                          (json_int_t)mb.len);
     json_t *tags = json_array();
     if (refstr) {
         struct ref r;
@@ -150,18 +150,18 @@ save_image(struct saver *s, struct store_image *img, enum store_compression comp
             AUTO_FREE char *full = ref_string(&r);
             AUTO_FREE char *fam = ref_familiar_name(&r);
             if (r.tag && !r.digest) {
-                json_object_set_new(e, "annotations", json_pack("{s:s,s:s}", ANN_REF, full,
-                                                                "io.containerd.image.name",
-                                                                full));
+                json_object_set_new(
+                    e, "annotations",
+                    json_pack("{s:s,s:s}", ANN_REF, full, "io.containerd.image.name", full));
                 json_array_append_new(tags, json_sprintf("%s:%s", fam, r.tag));
             }
             ref_release(&r);
         }
     }
     json_array_append_new(index_entries, e);
-    json_array_append_new(docker, json_pack("{s:s+,s:o,s:o}", "Config", "blobs/sha256/",
-                                            digest_hex(&img->id), "RepoTags", tags, "Layers",
-                                            dlayers));
+    json_array_append_new(docker,
+                          json_pack("{s:s+,s:o,s:o}", "Config", "blobs/sha256/",
+                                    digest_hex(&img->id), "RepoTags", tags, "Layers", dlayers));
     return 0;
 }
 
@@ -243,11 +243,10 @@ save_all(struct saver *s, const char *const *refs, size_t nrefs, enum store_arch
 }
 
 int
-store_save(struct store *st, const char *const *refs, size_t nrefs,
-           enum store_archive_format fmt, enum store_compression comp, int fd,
-           struct ib_err **err)
+store_save(struct store *st, const char *const *refs, size_t nrefs, enum store_archive_format fmt,
+           enum store_compression comp, int fd, struct ib_err **err)
 {
-    struct saver s = { 0 };
+    struct saver s = {0};
     s.st = st;
     s.fd = fd;
     s.a = archive_write_new();

@@ -96,8 +96,7 @@ layer_reader_compression(const struct layer_reader *r)
 }
 
 static int
-read_gzip(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
-          struct ib_err **err)
+read_gzip(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got, struct ib_err **err)
 {
     while (*got == 0 && !r->stream_end) {
         if (fill(r, err) < 0)
@@ -131,8 +130,7 @@ read_gzip(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
 }
 
 static int
-read_zstd(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
-          struct ib_err **err)
+read_zstd(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got, struct ib_err **err)
 {
     while (*got == 0 && !r->stream_end) {
         if (fill(r, err) < 0)
@@ -143,8 +141,8 @@ read_zstd(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
             r->stream_end = true;
             break;
         }
-        ZSTD_inBuffer in = { r->in, r->in_len, r->in_pos };
-        ZSTD_outBuffer out = { buf, cap, 0 };
+        ZSTD_inBuffer in = {r->in, r->in_len, r->in_pos};
+        ZSTD_outBuffer out = {buf, cap, 0};
         size_t zr = ZSTD_decompressStream(r->zs, &out, &in);
         if (ZSTD_isError(zr))
             return ib_fail(err, IB_E_STORE, "corrupt zstd stream: %s", ZSTD_getErrorName(zr));
@@ -156,8 +154,7 @@ read_zstd(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
 }
 
 int
-layer_reader_read(struct layer_reader *r, void *buf, size_t cap, size_t *got,
-                  struct ib_err **err)
+layer_reader_read(struct layer_reader *r, void *buf, size_t cap, size_t *got, struct ib_err **err)
 {
     *got = 0;
     if (r->comp == STORE_COMPRESS_NONE) {

@@ -23,8 +23,7 @@
 #include "common/banned.h"
 
 static int
-read_full(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got,
-          struct ib_err **err)
+read_full(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got, struct ib_err **err)
 {
     *got = 0;
     while (*got < cap) {
@@ -64,10 +63,10 @@ zstd_stream(struct layer_reader *r, struct blob_writer *w, struct ib_err **err)
         if ((rc = read_full(r, in, STORE_IO_CHUNK, &got, err)) < 0)
             break;
         last = got < STORE_IO_CHUNK;
-        ZSTD_inBuffer ib = { in, got, 0 };
+        ZSTD_inBuffer ib = {in, got, 0};
         bool finished = false;
         while (rc == 0 && !finished) {
-            ZSTD_outBuffer ob = { out, ocap, 0 };
+            ZSTD_outBuffer ob = {out, ocap, 0};
             size_t left = ZSTD_compressStream2(cc, &ob, &ib, last ? ZSTD_e_end : ZSTD_e_continue);
             if (ZSTD_isError(left)) {
                 rc = ib_fail(err, IB_E_BUG, "zstd: %s", ZSTD_getErrorName(left));
@@ -123,8 +122,7 @@ cache_lookup(struct store *st, const struct store_layer *layer, enum store_compr
 
 int
 store_layer_compressed(struct store *st, const struct store_layer *layer,
-                       enum store_compression comp, struct store_layer *out,
-                       struct ib_err **err)
+                       enum store_compression comp, struct store_layer *out, struct ib_err **err)
 {
     if (layer->compression == comp) {
         *out = *layer;
@@ -160,11 +158,10 @@ store_layer_compressed(struct store *st, const struct store_layer *layer,
         rc = layer_reader_finish(r, &raw, &un, NULL, err);
     layer_reader_free(r);
     if (rc == 0 && !digest_eq(&raw, &layer->digest))
-        rc = ib_fail(err, IB_E_STORE, "blob '%s' is damaged (digest '%s')", layer->digest.s,
-                     raw.s);
+        rc = ib_fail(err, IB_E_STORE, "blob '%s' is damaged (digest '%s')", layer->digest.s, raw.s);
     if (rc == 0 && digest_is_set(&layer->diff_id) && !digest_eq(&un, &layer->diff_id))
-        rc = ib_fail(err, IB_E_STORE, "layer '%s' has diffID '%s', expected '%s'",
-                     layer->digest.s, un.s, layer->diff_id.s);
+        rc = ib_fail(err, IB_E_STORE, "layer '%s' has diffID '%s', expected '%s'", layer->digest.s,
+                     un.s, layer->diff_id.s);
     if (rc < 0) {
         store_blob_abort(w);
         return -1;

@@ -33,8 +33,8 @@ entry_name(const char *key)
 }
 
 int
-store_cache_put(struct store *st, const char *key, const char *value_json,
-                const char *const *roots, size_t nroots, struct ib_err **err)
+store_cache_put(struct store *st, const char *key, const char *value_json, const char *const *roots,
+                size_t nroots, struct ib_err **err)
 {
     json_t *value = NULL;
     if (image_json_parse(value_json, strlen(value_json), "cache value", &value, err) < 0)
@@ -259,13 +259,12 @@ sweep_dir(int dfd, const struct ib_strv *live, bool snapshots, struct store_gc_s
 }
 
 int
-store_prune(struct store *st, unsigned flags, struct store_gc_stats *stats,
-            struct ib_err **err)
+store_prune(struct store *st, unsigned flags, struct store_gc_stats *stats, struct ib_err **err)
 {
     memset(stats, 0, sizeof(*stats));
     if (!st->exclusive)
         return ib_fail(err, IB_E_BUG, "prune needs the store opened with STORE_EXCLUSIVE");
-    struct marks m = { IB_STRV_INIT, IB_STRV_INIT, IB_STRV_INIT };
+    struct marks m = {IB_STRV_INIT, IB_STRV_INIT, IB_STRV_INIT};
     int rc = mark(st, (flags & STORE_PRUNE_CACHE) != 0, &m, stats, err);
     if (rc == 0) {
         sort_strv(&m.diffs);
@@ -363,8 +362,8 @@ store_fsck(struct store *st, struct ib_buf *report, struct ib_err **err)
             }
             /* a snapshot is made from its blob when first needed (a pull only downloads) */
             if (!blob && !store_snapshot_exists(st, &l->chain_id)) {
-                ib_buf_addf(report, "image %s: snapshot of layer %zu (chain %s) missing\n",
-                            name, k, l->chain_id.s);
+                ib_buf_addf(report, "image %s: snapshot of layer %zu (chain %s) missing\n", name, k,
+                            l->chain_id.s);
                 bad++;
             }
         }

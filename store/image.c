@@ -137,8 +137,8 @@ load_layers(struct store_image *img, struct ib_err **err)
         json_t *l = json_array_get(layers, i);
         struct store_layer *sl = &img->layers[i];
         if (digest_parse(image_jstr(l, "digest"), &sl->digest, err) < 0 ||
-            digest_parse(json_string_value(json_array_get(diff_ids, i)) ?: "", &sl->diff_id,
-                         err) < 0)
+            digest_parse(json_string_value(json_array_get(diff_ids, i)) ?: "", &sl->diff_id, err) <
+                0)
             return ib_err_prefix(err, "image '%s' layer %zu", img->digest.s, i);
         sl->size = (uint64_t)json_integer_value(json_object_get(l, "size"));
         sl->compression = image_media_compression(image_jstr(l, "mediaType"));
@@ -233,8 +233,7 @@ index_entry(const struct store_image *img, const char *full)
 }
 
 int
-store_tag(struct store *st, const struct store_image *img, const char *refstr,
-          struct ib_err **err)
+store_tag(struct store *st, const struct store_image *img, const char *refstr, struct ib_err **err)
 {
     AUTO_FREE char *full = NULL;
     if (refstr) {
@@ -327,8 +326,7 @@ resolve(struct store *st, const char *name, struct digest *manifest, struct ib_e
 }
 
 int
-store_image_get(struct store *st, const char *name, struct store_image **out,
-                struct ib_err **err)
+store_image_get(struct store *st, const char *name, struct store_image **out, struct ib_err **err)
 {
     struct digest md;
     if (resolve(st, name, &md, err) < 0)
@@ -364,8 +362,8 @@ store_untag(struct store *st, const char *name, struct ib_strv *untagged, struct
     for (size_t i = json_array_size(arr); i-- > 0;) {
         json_t *e = json_array_get(arr, i);
         const char *er = image_entry_ref(e);
-        bool hit = by_name ? (er && strcmp(er, full) == 0)
-                           : strcmp(image_jstr(e, "digest"), md.s) == 0;
+        bool hit =
+            by_name ? (er && strcmp(er, full) == 0) : strcmp(image_jstr(e, "digest"), md.s) == 0;
         if (!hit)
             continue;
         if (untagged)

@@ -20,8 +20,7 @@ struct store_image {
 };
 
 void image_json_dump(const json_t *j, struct ib_buf *out);
-int image_json_parse(const char *s, size_t n, const char *what, json_t **out,
-                     struct ib_err **err);
+int image_json_parse(const char *s, size_t n, const char *what, json_t **out, struct ib_err **err);
 /* A JSON blob; *out: json_decref. */
 int image_read_json(struct store *st, const struct digest *d, json_t **out, struct ib_err **err);
 /* o[key] as a string, "" when missing. */

@@ -42,7 +42,7 @@ image_time_string(int64_t t)
 static int64_t
 parse_time(const char *s)
 {
-    struct tm tm = { 0 };
+    struct tm tm = {0};
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (!end)
         return -1;
@@ -266,8 +266,7 @@ image_write(struct store *st, struct store_image *img, struct ib_err **err)
 }
 
 int
-store_image_commit(struct store *st, struct store_image *img, const char *ref,
-                   struct ib_err **err)
+store_image_commit(struct store *st, struct store_image *img, const char *ref, struct ib_err **err)
 {
     AUTO_FREE char *now = image_time_string(image_now());
     jset(img->config, "created", json_string(now));
@@ -296,8 +295,7 @@ image_size(const struct store_image *img)
 }
 
 int
-store_images_list(struct store *st, struct store_image_info **out, size_t *n,
-                  struct ib_err **err)
+store_images_list(struct store *st, struct store_image_info **out, size_t *n, struct ib_err **err)
 {
     json_t *index = NULL;
     if (image_index_read(st, &index, err) < 0)
@@ -365,8 +363,9 @@ store_image_inspect(struct store *st, const struct store_image *img, struct ib_b
     jset(o, "Size", json_integer((json_int_t)image_size(img)));
     jset(o, "Config", json_incref(json_object_get(cfg, "config") ?: json_object()));
     json_t *rootfs = json_object_get(cfg, "rootfs");
-    jset(o, "RootFS", json_pack("{s:s,s:O}", "Type", "layers", "Layers",
-                                json_object_get(rootfs, "diff_ids") ?: json_array()));
+    jset(o, "RootFS",
+         json_pack("{s:s,s:O}", "Type", "layers", "Layers",
+                   json_object_get(rootfs, "diff_ids") ?: json_array()));
     json_t *layers = json_array();
     for (size_t i = 0; i < img->nlayers; i++)
         json_array_append_new(layers, json_string(img->layers[i].digest.s));
@@ -417,7 +416,7 @@ store_import(struct store *st, int fd, const char *ref, struct store_image **out
         store_blob_abort(w);
         return ib_err_prefix(err, "import");
     }
-    struct store_layer l = { 0 };
+    struct store_layer l = {0};
     /* the blob's digest is the diffID; a blob that was not there before goes
      * again if the layer is refused */
     bool existed = false;

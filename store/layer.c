@@ -193,8 +193,7 @@ write_header(struct commit *c, const char *path, struct ib_err **err)
 
 /* the ".wh.NAME" or ".wh..wh..opq" entry */
 static int
-write_marker(struct commit *c, const char *dir, const char *name, time_t mtime,
-             struct ib_err **err)
+write_marker(struct commit *c, const char *dir, const char *name, time_t mtime, struct ib_err **err)
 {
     AUTO_FREE char *p = ib_xasprintf("%s%s", dir, name);
     archive_entry_clear(c->e);
@@ -270,7 +269,7 @@ one_entry(struct commit *c, int dirfd, const char *prefix, const char *name, int
     }
     archive_entry_set_pathname(c->e, path);
     if (S_ISREG(sb.st_mode) && sb.st_nlink > 1) {
-        struct inode_key key = { sb.st_dev, sb.st_ino, NULL };
+        struct inode_key key = {sb.st_dev, sb.st_ino, NULL};
         struct inode_key **found = tfind(&key, &c->links, inode_cmp);
         if (found) {
             archive_entry_set_hardlink(c->e, (*found)->path);
@@ -347,7 +346,7 @@ source_date_epoch(time_t *out)
 static int
 write_layer_tar(int dirfd, struct blob_writer *w, bool scrub, struct ib_err **err)
 {
-    struct commit c = { 0 };
+    struct commit c = {0};
     c.w = w;
     c.scrub = scrub;
     c.clamp = source_date_epoch(&c.epoch);
@@ -389,7 +388,7 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
         store_blob_abort(w);
         return ib_err_prefix(err, "commit '%s'", upperdir);
     }
-    struct store_layer l = { 0 };
+    struct store_layer l = {0};
     if (store_blob_commit(w, NULL, &l.digest, &l.size, err) < 0)
         return -1;
     l.diff_id = l.digest;

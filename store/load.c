@@ -247,16 +247,16 @@ load_docker_item(struct loader *l, json_t *item, struct ib_strv *loaded, struct 
         return ib_fail(err, IB_E_STORE, "manifest.json: %zu layers but %zu diff_ids",
                        json_array_size(layers), json_array_size(diff_ids));
     for (size_t i = 0; i < json_array_size(layers); i++) {
-        struct store_layer sl = { 0 };
+        struct store_layer sl = {0};
         if (named_blob(l, json_string_value(json_array_get(layers, i)) ?: "", &sl.digest, err) <
                 0 ||
-            digest_parse(json_string_value(json_array_get(diff_ids, i)) ?: "", &sl.diff_id,
-                         err) < 0)
+            digest_parse(json_string_value(json_array_get(diff_ids, i)) ?: "", &sl.diff_id, err) <
+                0)
             return -1;
         AUTO_FD int fd = -1;
         if (store_blob_open(l->st, &sl.digest, &fd, &sl.size, err) < 0)
             return -1;
-        unsigned char magic[4] = { 0 };
+        unsigned char magic[4] = {0};
         ssize_t n = read(fd, magic, sizeof(magic));
         sl.compression = store_sniff_compression(magic, n > 0 ? (size_t)n : 0);
         IB_GROW(img->layers, img->nlayers + 1, img->cap);
@@ -289,7 +289,7 @@ load_docker(struct loader *l, struct ib_strv *loaded, struct ib_err **err)
 int
 store_load(struct store *st, int fd, struct ib_strv *loaded, struct ib_err **err)
 {
-    struct loader l = { 0 };
+    struct loader l = {0};
     l.st = st;
     ib_buf_init(&l.index);
     ib_buf_init(&l.manifest);

@@ -105,8 +105,8 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
         if (store_unpack_fd(blob, dirfd, &layer->digest, &diff_id, err) < 0)
             ib_err_prefix(err, "layer '%s'", layer->digest.s);
         else if (digest_is_set(&layer->diff_id) && !digest_eq(&diff_id, &layer->diff_id))
-            ib_fail(err, IB_E_STORE, "layer '%s': diffID is '%s', expected '%s'",
-                    layer->digest.s, diff_id.s, layer->diff_id.s);
+            ib_fail(err, IB_E_STORE, "layer '%s': diffID is '%s', expected '%s'", layer->digest.s,
+                    diff_id.s, layer->diff_id.s);
         else if (syncfs(dirfd) < 0)
             ib_fail_errno(err, "sync snapshot");
         else

@@ -71,8 +71,7 @@ file_exists(int at, const char *name)
 /* Remove tmp/ entries whose owner (the pid in the name) is gone, or all of them
  * when everyone_gone (we hold the lock exclusively). */
 static int
-clean_tmp(struct store *st, int tmpfd, const char *prefix, bool everyone_gone,
-          struct ib_err **err)
+clean_tmp(struct store *st, int tmpfd, const char *prefix, bool everyone_gone, struct ib_err **err)
 {
     int fd = dup(tmpfd);
     if (fd < 0)
@@ -111,7 +110,7 @@ store_close(struct store *st)
 {
     if (!st)
         return;
-    int fds[] = { st->rootfd, st->lockfd, st->blobsfd, st->tmpfd, st->snapfd, st->cachefd };
+    int fds[] = {st->rootfd, st->lockfd, st->blobsfd, st->tmpfd, st->snapfd, st->cachefd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]); /* closing lockfd drops the flock */
@@ -133,8 +132,8 @@ init_layout(struct store *st, struct ib_err **err)
         if (store_index_lock(st, &lfd, err) < 0)
             return -1;
         if (!file_exists(st->rootfd, "index.json") &&
-            ib_write_atomic(st->rootfd, "index.json", empty_index, strlen(empty_index), 0644,
-                            err) < 0)
+            ib_write_atomic(st->rootfd, "index.json", empty_index, strlen(empty_index), 0644, err) <
+                0)
             return -1;
     }
     return 0;

@@ -124,8 +124,8 @@ int store_blob_commit(struct blob_writer *w, const struct digest *expected, stru
 void store_blob_abort(struct blob_writer *w);
 
 /* Copy all of fd into a blob (see store_blob_commit for expected). */
-int store_blob_put_fd(struct store *st, int fd, const struct digest *expected,
-                      struct digest *out, uint64_t *size, struct ib_err **err);
+int store_blob_put_fd(struct store *st, int fd, const struct digest *expected, struct digest *out,
+                      uint64_t *size, struct ib_err **err);
 int store_blob_put_buf(struct store *st, const void *p, size_t n, struct digest *out,
                        struct ib_err **err);
 bool store_blob_exists(struct store *st, const struct digest *d);
@@ -174,9 +174,8 @@ enum store_commit_flags {
  * sorted PAX tar with OCI whiteouts into the blob while hashing the diffID;
  * then the snapshot for the new ChainID is created.  Honors SOURCE_DATE_EPOCH
  * (mtimes clamped).  Fills *out. */
-int store_layer_commit(struct store *st, const struct digest *parent_chain,
-                       const char *upperdir, unsigned flags, struct store_layer *out,
-                       struct ib_err **err);
+int store_layer_commit(struct store *st, const struct digest *parent_chain, const char *upperdir,
+                       unsigned flags, struct store_layer *out, struct ib_err **err);
 
 /* The snapshot directory of a ChainID: an absolute path; caller frees *path.
  * Missing: IB_E_STORE with sys ENOENT. */
@@ -239,8 +238,7 @@ void store_image_config_json(const struct store_image *img, struct ib_buf *out);
 
 /* A new image on top of base (NULL: FROM scratch): a copy of base's config
  * (history, rootfs, config) to be changed.  *out: free with store_image_free. */
-int store_image_new(const struct store_image *base, struct store_image **out,
-                    struct ib_err **err);
+int store_image_new(const struct store_image *base, struct store_image **out, struct ib_err **err);
 /* Append a layer (diff_id, digest, size, compression) plus a history entry. */
 void store_image_add_layer(struct store_image *img, const struct store_layer *layer,
                            const char *created_by);
@@ -254,8 +252,7 @@ int store_image_config_set(struct store_image *img, const char *key, const char 
 void store_image_config_get(const struct store_image *img, const char *key, struct ib_buf *out);
 /* config.config[key] as strings: an array of strings (non-strings skipped) or one
  * string, appended to out; false when key is missing or of another type. */
-bool store_image_config_strv(const struct store_image *img, const char *key,
-                             struct ib_strv *out);
+bool store_image_config_strv(const struct store_image *img, const char *key, struct ib_strv *out);
 /* config.config[key] when it is a string, else NULL (valid until the next change). */
 const char *store_image_config_str(const struct store_image *img, const char *key);
 /* A top-level config string ("architecture", "os", "variant"), else NULL. */
@@ -279,8 +276,7 @@ int store_tag(struct store *st, const struct store_image *img, const char *ref,
               struct ib_err **err);
 /* Remove a tag; when name is an id, every tag of that image.  Blobs stay until
  * prune.  untagged (if not NULL) receives the removed references. */
-int store_untag(struct store *st, const char *name, struct ib_strv *untagged,
-                struct ib_err **err);
+int store_untag(struct store *st, const char *name, struct ib_strv *untagged, struct ib_err **err);
 
 /* One row of `images`. */
 struct store_image_info {
@@ -337,8 +333,7 @@ int store_layer_compressed(struct store *st, const struct store_layer *layer,
 int store_cache_put(struct store *st, const char *key, const char *value_json,
                     const char *const *roots, size_t nroots, struct ib_err **err);
 /* Look up key: value JSON appended to out.  Missing: IB_E_STORE, sys ENOENT. */
-int store_cache_get(struct store *st, const char *key, struct ib_buf *out,
-                    struct ib_err **err);
+int store_cache_get(struct store *st, const char *key, struct ib_buf *out, struct ib_err **err);
 
 /* ---- maintenance ---------------------------------------------------------- */
 

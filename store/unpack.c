@@ -122,10 +122,9 @@ clean_name(const char *name, char **out, struct ib_err **err)
 static int
 open_beneath(int rootfd, const char *path, int *out)
 {
-    struct open_how how = { 0 };
+    struct open_how how = {0};
     how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                  RESOLVE_NO_XDEV;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
     long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
     if (fd < 0)
         return -1;
@@ -175,7 +174,7 @@ open_parent(struct unpack *u, const char *parent, int *out, struct ib_err **err)
                 if (mkdirat(u->rootfd, p, 0755) < 0 && errno != EEXIST)
                     return ib_fail_errno(err, "create directory '%s'", p);
                 if (keep) {
-                    struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+                    struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
                     (void)futimens(last, ts);
                     close(last);
                     last = -1;
@@ -333,8 +332,7 @@ static int
 write_file(struct unpack *u, struct archive_entry *e, int pfd, const char *base,
            struct ib_err **err)
 {
-    AUTO_FD int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+    AUTO_FD int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return ib_fail_errno(err, "create");
     const void *buf;
@@ -431,7 +429,7 @@ one_entry(struct unpack *u, struct archive_entry *e, const char *rel_in, struct 
     if (make_entry(u, e, pfd, base, rel_in, err) < 0)
         return -1;
     if (restore) {
-        struct timespec ts[2] = { psb.st_atim, psb.st_mtim };
+        struct timespec ts[2] = {psb.st_atim, psb.st_mtim};
         if (futimens(pfd, ts) < 0)
             return ib_fail_errno(err, "set times of '%s'", parent);
     }
@@ -506,17 +504,17 @@ unpack_loop(struct unpack *u, struct ib_err **err)
         if (clean_name(name, &rel, err) < 0)
             return ib_err_prefix(err, "entry '%.256s%s'", name, strlen(name) > 256 ? "..." : "");
         if (!*rel)
-            continue; /* the root itself ("./") */
+            continue;                      /* the root itself ("./") */
         if (one_entry(u, e, rel, err) < 0) /* names may be 1 MiB long: cut */
             return ib_err_prefix(err, "entry '%.256s%s'", name, strlen(name) > 256 ? "..." : "");
     }
 }
 
 static int
-unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id,
-          bool any_filter, struct ib_err **err)
+unpack_fd(int fd, int dirfd, const struct digest *expected, struct digest *diff_id, bool any_filter,
+          struct ib_err **err)
 {
-    struct unpack u = { 0 };
+    struct unpack u = {0};
     u.rootfd = dirfd;
     u.cur_fd = -1;
     ib_buf_init(&u.dirpath);

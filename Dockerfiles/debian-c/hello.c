@@ -18,8 +18,8 @@ int
 main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 50;
-    printf("Hello from C, compiled by gcc %d.%d in a Debian image built by imgbuild\n",
-           __GNUC__, __GNUC_MINOR__);
+    printf("Hello from C, compiled by gcc %d.%d in a Debian image built by imgbuild\n", __GNUC__,
+           __GNUC_MINOR__);
     printf("fib(%u) = %lu\n", n, fib(n));
     return 0;
 }

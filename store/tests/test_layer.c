@@ -43,8 +43,7 @@ list_tree(const char *root, const char *rel, struct ib_strv *out)
     while ((de = readdir(d)) != NULL) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        AUTO_FREE char *r = *rel ? ib_xasprintf("%s/%s", rel, de->d_name)
-                                 : ib_xstrdup(de->d_name);
+        AUTO_FREE char *r = *rel ? ib_xasprintf("%s/%s", rel, de->d_name) : ib_xstrdup(de->d_name);
         AUTO_FREE char *p = ib_xasprintf("%s/%s", root, r);
         struct stat sb;
         if (lstat(p, &sb) < 0)

@@ -12,26 +12,41 @@
 static const struct {
     const char *in, *out, *familiar;
 } good[] = {
-    { "busybox", "docker.io/library/busybox:latest", "busybox" },
-    { "busybox:1.36", "docker.io/library/busybox:1.36", "busybox" },
-    { "library/busybox", "docker.io/library/busybox:latest", "busybox" },
-    { "docker.io/busybox", "docker.io/library/busybox:latest", "busybox" },
-    { "index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox" },
-    { "user/app:v1", "docker.io/user/app:v1", "user/app" },
-    { "localhost/app", "localhost/app:latest", "localhost/app" },
-    { "localhost:5000/a/b@" D64, "localhost:5000/a/b@" D64, "localhost:5000/a/b" },
-    { "quay.io/x/y:1.0@" D64, "quay.io/x/y:1.0@" D64, "quay.io/x/y" },
-    { "Example.COM/app", "Example.COM/app:latest", "Example.COM/app" },
-    { "[::1]:5000/app:t", "[::1]:5000/app:t", "[::1]:5000/app" },
-    { "a/b__c/d-e---f.g_h:T_1.0-x", "docker.io/a/b__c/d-e---f.g_h:T_1.0-x", "a/b__c/d-e---f.g_h" },
-    { "registry:5000/app", "registry:5000/app:latest", "registry:5000/app" },
+    {"busybox", "docker.io/library/busybox:latest", "busybox"},
+    {"busybox:1.36", "docker.io/library/busybox:1.36", "busybox"},
+    {"library/busybox", "docker.io/library/busybox:latest", "busybox"},
+    {"docker.io/busybox", "docker.io/library/busybox:latest", "busybox"},
+    {"index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox"},
+    {"user/app:v1", "docker.io/user/app:v1", "user/app"},
+    {"localhost/app", "localhost/app:latest", "localhost/app"},
+    {"localhost:5000/a/b@" D64, "localhost:5000/a/b@" D64, "localhost:5000/a/b"},
+    {"quay.io/x/y:1.0@" D64, "quay.io/x/y:1.0@" D64, "quay.io/x/y"},
+    {"Example.COM/app", "Example.COM/app:latest", "Example.COM/app"},
+    {"[::1]:5000/app:t", "[::1]:5000/app:t", "[::1]:5000/app"},
+    {"a/b__c/d-e---f.g_h:T_1.0-x", "docker.io/a/b__c/d-e---f.g_h:T_1.0-x", "a/b__c/d-e---f.g_h"},
+    {"registry:5000/app", "registry:5000/app:latest", "registry:5000/app"},
 };
 
 static const char *bad[] = {
-    "",  "Busybox", "busybox:", "busybox@sha256:abc", ":tag", "a//b", "a/", "/a", "a-/b",
-    "a..b", "a___b", "busybox:-x", "busybox@md5:" "00",
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "ho$t.io/a",
-    "host.io:/a", "a:b:c", "UPPER/Case",
+    "",
+    "Busybox",
+    "busybox:",
+    "busybox@sha256:abc",
+    ":tag",
+    "a//b",
+    "a/",
+    "/a",
+    "a-/b",
+    "a..b",
+    "a___b",
+    "busybox:-x",
+    "busybox@md5:"
+    "00",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "ho$t.io/a",
+    "host.io:/a",
+    "a:b:c",
+    "UPPER/Case",
 };
 
 TEST(ref_normalize)
