@@ -166,6 +166,10 @@ struct build_opts {
     size_t ntags;
     char *const *build_args; /* "K=V" or "K" (value from the environment) */
     size_t nbuild_args;
+    /* RUN --mount=type=secret sources: "id=ID,src=PATH", "id=ID,env=VAR" or "id=ID" (the
+     * environment variable ID); never stored in the image or the cache. */
+    char *const *secrets;
+    size_t nsecrets;
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */
