@@ -73,8 +73,7 @@ sandbox_mounts_plan(const struct sandbox_cfg *cfg, const char *scratch, struct c
         switch (m->type) {
         case SANDBOX_MOUNT_BIND:
             if (!m->source || (!m->nlowers && m->source[0] != '/'))
-                return ib_fail(err, IB_E_SANDBOX, "bind mount on '%s' needs a source",
-                               m->target);
+                return ib_fail(err, IB_E_SANDBOX, "bind mount on '%s' needs a source", m->target);
             break;
         case SANDBOX_MOUNT_TMPFS:
             break;
@@ -108,8 +107,7 @@ sandbox_mounts_plan(const struct sandbox_cfg *cfg, const char *scratch, struct c
         AUTO_FREE char *work = ib_path_join(c->dir, "work");
         if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
             return ib_fail_errno(err, "create '%s'", up);
-        if (overlay_plan_init(&c->ov, m->lowers, m->nlowers, up, work, cfg->legacy_mount, err) <
-            0)
+        if (overlay_plan_init(&c->ov, m->lowers, m->nlowers, up, work, cfg->legacy_mount, err) < 0)
             return -1;
         /* the plan keeps pointers to up and work: keep them alive in the plan's strings */
         c->ov.upper = ib_xstrdup(up);
@@ -243,8 +241,8 @@ view_tree(struct child_mount *c, char *msg, size_t msgsz)
         snprintf(msg, msgsz, "RUN --mount on '%s': source '%s'", c->m->target, c->m->source);
         return -1;
     }
-    int t = open_tree((int)fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-                                       AT_RECURSIVE);
+    int t =
+        open_tree((int)fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
     e = errno;
     close((int)fd);
     errno = e;

@@ -136,8 +136,8 @@ set_key(struct rmount *m, const char *k, const char *v, const char **why)
         *slot = ib_xstrdup(v);
         return 0;
     }
-    if (!strcmp(k, "readonly") || !strcmp(k, "ro") || !strcmp(k, "readwrite") ||
-        !strcmp(k, "rw") || !strcmp(k, "required")) {
+    if (!strcmp(k, "readonly") || !strcmp(k, "ro") || !strcmp(k, "readwrite") || !strcmp(k, "rw") ||
+        !strcmp(k, "required")) {
         if (!parse_bool(v, &bv))
             return *why = "is not a boolean", -1;
         if (k[0] == 'r' && k[1] == 'e' && k[2] == 'q')
@@ -185,8 +185,7 @@ parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const ch
     m->secret = (struct ib_buf)IB_BUF_INIT;
     AUTO_FREE char *copy = ib_xstrdup(spec);
     const char *type = "bind";
-    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv;
-         kv = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         if (eq)
             *eq++ = '\0';
@@ -196,8 +195,7 @@ parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const ch
         }
         const char *why = NULL;
         if (set_key(m, kv, eq, &why) < 0)
-            return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: '%s' %s", spec, kv,
-                                 why);
+            return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: '%s' %s", spec, kv, why);
     }
     if (!strcmp(type, "bind"))
         m->type = RM_BIND;
@@ -211,30 +209,27 @@ parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const ch
         return build_fail_at(b, in, IB_E_BUILD, err,
                              "RUN --mount=type=ssh is not supported by imgbuild");
     else
-        return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount: unknown mount type '%s'",
-                             type);
+        return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount: unknown mount type '%s'", type);
     if (m->type == RM_SECRET) {
         if (!m->id && m->target) {
             const char *sl = strrchr(m->target, '/');
             m->id = ib_xstrdup(sl ? sl + 1 : m->target);
         }
         if (!m->id || !*m->id)
-            return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: secret ID missing",
-                                 spec);
+            return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: secret ID missing", spec);
         if (!m->target && !m->env)
             m->target = ib_xasprintf("/run/secrets/%s", m->id);
     } else if (!m->target) {
-        return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: 'target' is required",
-                             spec);
+        return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: 'target' is required", spec);
     }
     if (m->target) {
-        AUTO_FREE char *abs = m->target[0] == '/' ? ib_xstrdup(m->target)
-                                                  : ib_xasprintf("%s/%s", workdir, m->target);
+        AUTO_FREE char *abs =
+            m->target[0] == '/' ? ib_xstrdup(m->target) : ib_xasprintf("%s/%s", workdir, m->target);
         free(m->target);
         m->target = df_path_clean(abs);
         if (!strcmp(m->target, "/"))
-            return build_fail_at(b, in, IB_E_PARSE, err,
-                                 "RUN --mount=%s: cannot mount on '/'", spec);
+            return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: cannot mount on '/'",
+                                 spec);
     }
     if (m->type == RM_CACHE && !m->id)
         m->id = ib_xstrdup(m->target);
@@ -324,8 +319,8 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
     case RM_SECRET:
         ib_buf_addf(&d, "secret %s target=%s env=%s mode=%o uid=%lld gid=%lld present=%d", m->id,
                     m->target ? m->target : "", m->env ? m->env : "",
-                    (unsigned)(m->mode >= 0 ? m->mode : 0400), (long long)m->uid,
-                    (long long)m->gid, m->present);
+                    (unsigned)(m->mode >= 0 ? m->mode : 0400), (long long)m->uid, (long long)m->gid,
+                    m->present);
         break;
     case RM_BIND:
         ib_buf_addf(&d, "bind %s source=%s rw=%d", m->target, m->source ? m->source : "/",
@@ -347,10 +342,9 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
         AUTO_FREE char *cl = df_path_clean(m->source ? m->source : ".");
         if (!strcmp(cl, "..") || !strncmp(cl, "../", 3))
             return build_fail_at(b, in, IB_E_BUILD, err,
-                                 "RUN --mount source '%s' is outside the build context",
-                                 m->source);
-        m->job = (struct copyjob){.b = b, .s = s, .in = in, .srcfd = b->ctxfd, .rootfd = -1,
-                                  .upfd = -1};
+                                 "RUN --mount source '%s' is outside the build context", m->source);
+        m->job =
+            (struct copyjob){.b = b, .s = s, .in = in, .srcfd = b->ctxfd, .rootfd = -1, .upfd = -1};
         m->have_job = true;
         m->job.dest = ib_xstrdup("/");
         m->job.dest_dir = true;
@@ -503,8 +497,8 @@ runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in, st
     r->nsm = 0;
     for (size_t i = 0; i < r->n; i++) {
         struct rmount *m = &r->m[i];
-        struct sandbox_mount sm = {.target = m->target, .mode = m->mode, .uid = m->uid,
-                                   .gid = m->gid};
+        struct sandbox_mount sm = {
+            .target = m->target, .mode = m->mode, .uid = m->uid, .gid = m->gid};
         switch (m->type) {
         case RM_BIND:
             sm.type = SANDBOX_MOUNT_BIND;

@@ -19,8 +19,8 @@ int runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, 
                    struct keyb *k, struct ib_buf *inputs, struct ib_err **err);
 /* On a cache miss: copy context sources, open and lock cache dirs, fill r->sm; secrets
  * with env= are appended to env. */
-int runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in, struct runmounts *r,
-                     struct ib_strv *env, struct ib_err **err);
+int runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in,
+                     struct runmounts *r, struct ib_strv *env, struct ib_err **err);
 /* Unlock, remove the temporary copies, wipe the secrets. */
 void runmount_release(struct runmounts *r);
 
