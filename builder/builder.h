@@ -44,6 +44,32 @@ struct sandbox_limits {
     int64_t pids;        /* maximum number of tasks; 0 = no limit */
 };
 
+/* Extra mounts of a step (RUN --mount).  The target is resolved inside the rootfs (symlinks
+ * in it never lead out), missing components are created as mount points that the upper dir
+ * does not keep, and mounts are attached after /dev, /proc, /sys and /etc, parents first. */
+enum sandbox_mount_type {
+    SANDBOX_MOUNT_BIND = 1, /* source bound at target (a dir or a file) */
+    SANDBOX_MOUNT_TMPFS,    /* a new tmpfs: size, mode, uid, gid */
+    SANDBOX_MOUNT_FILE,     /* one file holding data on a private tmpfs (secrets) */
+};
+
+struct sandbox_mount {
+    enum sandbox_mount_type type;
+    const char *target; /* absolute path inside the rootfs */
+    /* BIND: a host path, or with nlowers > 0 a path inside an overlay of lowers (topmost
+     * first), resolved inside that view; writes to such a view go to a throwaway upper
+     * dir (discarded when the step ends). */
+    const char *source;
+    const char *const *lowers;
+    size_t nlowers;
+    bool readonly;     /* read-only, recursively (FILE: always) */
+    int64_t size;      /* TMPFS: bytes; 0 = the kernel's default */
+    int mode;          /* TMPFS root (default 01777), FILE (default 0400); -1 = default */
+    int64_t uid, gid;  /* TMPFS root, FILE: owner; -1 = 0 */
+    const void *data;  /* FILE: contents */
+    size_t len;
+};
+
 struct sandbox_cfg {
     /* The root filesystem: lowers[0] is the topmost read-only layer, lowers[nlowers-1] the
      * lowest (the order of overlayfs' lowerdir=).  upper and work are empty dirs on one fs. */
@@ -66,6 +92,8 @@ struct sandbox_cfg {
     /* Where the per-step /etc/hosts, /etc/resolv.conf and /etc/hostname and the mount point
      * live (outside the upper dir).  NULL: a temporary dir made and removed by sandbox_run. */
     const char *scratch_dir;
+    const struct sandbox_mount *mounts; /* RUN --mount */
+    size_t nmounts;
     int stdio[3];      /* the command's stdin, stdout, stderr; -1 = /dev/null */
     bool legacy_mount; /* mount the overlay with mount(2) options instead of fsconfig */
 };
@@ -138,6 +166,10 @@ struct build_opts {
     size_t ntags;
     char *const *build_args; /* "K=V" or "K" (value from the environment) */
     size_t nbuild_args;
+    /* RUN --mount=type=secret sources: "id=ID,src=PATH", "id=ID,env=VAR" or "id=ID" (the
+     * environment variable ID); never stored in the image or the cache. */
+    char *const *secrets;
+    size_t nsecrets;
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */

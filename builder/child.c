@@ -40,8 +40,8 @@
 
 static struct child_plan *plan;
 
-static void
-send_msg(const struct child_msg *m)
+void
+child_send(const struct child_msg *m)
 {
     ssize_t r;
     do
@@ -60,7 +60,7 @@ die(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m.text, sizeof(m.text), fmt, ap);
     va_end(ap);
-    send_msg(&m);
+    child_send(&m);
     _exit(127);
 }
 
@@ -74,7 +74,7 @@ send_stub(const char *path, bool is_dir)
     m.type = CHILD_MSG_STUB;
     m.is_dir = is_dir;
     snprintf(m.text, sizeof(m.text), "%s", path + 1); /* relative to the root */
-    send_msg(&m);
+    child_send(&m);
 }
 
 /* 1: path is there (of the right kind), 0: created as a stub, -1: unusable (skip it). */
@@ -155,7 +155,7 @@ bind_etc_files(void)
     }
     if (created && parent.type && lstat("/etc", &st) == 0) {
         stat_times(&st, parent.mtime_after, NULL);
-        send_msg(&parent);
+        child_send(&parent);
     }
 }
 
@@ -271,6 +271,8 @@ enter_root(void)
     if (overlay_mount_child(&plan->ov, plan->root, msg, sizeof(msg)) < 0)
         die("%s", msg);
     clone_etc_files();
+    if (child_mounts_prepare(plan, msg, sizeof(msg)) < 0)
+        die("%s", msg);
     if (chdir(plan->root) < 0)
         die("chdir '%s'", plan->root);
     if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -552,6 +554,9 @@ sandbox_child_main(struct child_plan *p)
     setup_dev();
     setup_proc_sys();
     bind_etc_files();
+    char msg[400];
+    if (child_mounts_attach(p, msg, sizeof(msg)) < 0)
+        die("%s", msg);
     umask(022);
     struct sandbox_user u;
     resolve_user(&u);

@@ -10,6 +10,16 @@
 
 struct sock_fprog;
 
+/* One RUN --mount as the child sees it (mounts.c). */
+struct child_mount {
+    const struct sandbox_mount *m;
+    struct overlay_plan ov; /* BIND with lowers: the view, mounted on mnt */
+    char *dir;              /* <scratch>/mN: mnt, upper, work (NULL when not needed) */
+    char *mnt;
+    char *file; /* FILE: <mnt>/data */
+    int tree;   /* child: the detached mount, until it is attached */
+};
+
 /* Everything the child needs, prepared by the parent: the child allocates nothing. */
 struct child_plan {
     const struct sandbox_cfg *cfg;
@@ -33,9 +43,26 @@ struct child_plan {
     char *passwd, *group; /* buffers for the image's files */
     size_t bufsz;
     char home_env[300];
+    struct child_mount *mounts; /* sorted by target: parents first */
+    size_t nmounts;
     char *stack; /* for the command's process until it execs */
     size_t stacksz;
 };
+
+/* ---- mounts.c ---- */
+/* Parent: validate cfg->mounts and prepare plan->mounts (dirs under scratch). */
+int sandbox_mounts_plan(const struct sandbox_cfg *cfg, const char *scratch, struct child_plan *p,
+                        struct ib_err **err);
+/* Parent: free plan->mounts and remove their dirs. */
+void sandbox_mounts_release(struct child_plan *p);
+/* Child-safe, before pivot_root: make every mount as a detached tree. */
+int child_mounts_prepare(struct child_plan *p, char *msg, size_t msgsz);
+/* Child-safe, after pivot_root and /dev, /proc, /etc: attach them at their targets
+ * (resolved inside the root, missing ones created and reported as stubs). */
+int child_mounts_attach(struct child_plan *p, char *msg, size_t msgsz);
+
+/* child.c: send one record to the parent. */
+void child_send(const struct child_msg *m);
 
 /* The child's entry point after clone(); never returns. */
 _Noreturn void sandbox_child_main(struct child_plan *plan);

@@ -54,6 +54,10 @@ bool copy_is_archive(int dirfd, const char *rel);
 /* ADD <url>: download (or find in the store's cache) and add one COPY_ENT_URL entry. */
 int copy_add_url(struct copyjob *j, const char *url, const char *checksum, struct ib_err **err);
 bool numeric_prefix(const char *s, unsigned long *out);
+/* The source lines of the cache key (and of --explain-cache): paths, modes and, with
+ * contents, file digests (through the metadata cache) and link targets. */
+int copy_source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs,
+                       struct ib_err **err);
 /* Write every entry into j->upfd. */
 int copy_write(struct copyjob *j, struct ib_err **err);
 

@@ -95,9 +95,8 @@ open_from(struct copyjob *j, const char *from, struct ib_buf *inputs, struct ib_
     return rootfs_open(b->st, img, &j->srcfd, err);
 }
 
-/* The source lines of the cache key (and of --explain-cache). */
-static int
-source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs, struct ib_err **err)
+int
+copy_source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs, struct ib_err **err)
 {
     for (size_t i = 0; i < j->n; i++) {
         const struct copy_ent *e = &j->ents[i];
@@ -273,7 +272,7 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
                                  e->msg);
         }
     }
-    return source_inputs(j, !instr_flag(in, "from"), inputs, err);
+    return copy_source_inputs(j, !instr_flag(in, "from"), inputs, err);
 }
 
 static int

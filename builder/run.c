@@ -2,6 +2,7 @@
  * the cache key, the sandbox over the stage's snapshots, and the commit of the upper dir.
  */
 #include "builder/build.h"
+#include "builder/runmount.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -272,7 +273,7 @@ parse_net(struct bctx *b, const struct df_instr *in, enum sandbox_net *net, stru
 
 static int
 execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net net,
-        const char *msg, struct ib_err **err)
+        const struct runmounts *rm, const char *msg, struct ib_err **err)
 {
     struct bctx *b = sp->b;
     struct bstage *s = sp->s;
@@ -305,11 +306,28 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
         cfg.user = NULL;
     cfg.net = net;
     cfg.limits = b->o->limits;
+    cfg.mounts = rm->sm;
+    cfg.nmounts = rm->nsm;
+    AUTO_FREE char *scratch = NULL;
+    if (rm->nsm) {
+        /* on the store's filesystem: the mounts' overlays need a real upper dir */
+        pthread_mutex_lock(&b->lock);
+        rc = store_tmp_mkdir(b->st, "step", &scratch, err);
+        pthread_mutex_unlock(&b->lock);
+        if (rc < 0) {
+            ib_rm_rf_at(AT_FDCWD, upper, NULL);
+            ib_rm_rf_at(AT_FDCWD, work, NULL);
+            return -1;
+        }
+        cfg.scratch_dir = scratch;
+    }
     struct capture cap = {
         .b = b, .step = sp->no, .fd = -1, .tail = IB_BUF_INIT, .line = IB_BUF_INIT};
     struct sandbox_result res;
     rc = run_sandbox(sp, &cfg, &cap, &res, err);
     ib_rm_rf_at(AT_FDCWD, work, NULL);
+    if (scratch)
+        ib_rm_rf_at(AT_FDCWD, scratch, NULL);
     if (empty_lower)
         rmdir(empty_lower);
     if (rc == 0 && !sandbox_result_ok(&res)) {
@@ -352,12 +370,20 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
 {
     for (size_t i = 0; i < in->nflags; i++) {
         const char *f = in->flags[i];
-        if (strncmp(f, "--network", 9) == 0)
-            continue;
         size_t n = strcspn(f, "=");
-        if (strncmp(f, "--mount", n) == 0 || strncmp(f, "--security", n) == 0)
-            return build_fail_at(b, in, IB_E_BUILD, err, "RUN %.*s is not supported yet", (int)n,
-                                 f);
+        if ((n == 9 && strncmp(f, "--network", 9) == 0) || (n == 7 && !strncmp(f, "--mount", 7)))
+            continue;
+        if (n == 10 && strncmp(f, "--security", 10) == 0) {
+            const char *v = f[n] ? f + n + 1 : "";
+            if (strcmp(v, "sandbox") == 0)
+                continue;
+            if (strcmp(v, "insecure") == 0)
+                return build_fail_at(b, in, IB_E_BUILD, err,
+                                     "RUN --security=insecure needs the entitlement "
+                                     "'security.insecure', which imgbuild does not grant");
+            return build_fail_at(b, in, IB_E_PARSE, err,
+                                 "invalid RUN --security '%s' (sandbox or insecure)", v);
+        }
         return build_fail_at(b, in, IB_E_PARSE, err, "unknown flag: %.*s", (int)n, f);
     }
     enum sandbox_net net;
@@ -394,6 +420,13 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     keyb_add(&k, "network", net == SANDBOX_NET_NONE ? "none" : "host");
     ib_buf_addf(&inputs, "user %s\nworkdir %s\nnetwork %s\n", user ? user : "", stage_workdir(s),
                 net == SANDBOX_NET_NONE ? "none" : "host");
+    struct runmounts rm = {0};
+    if (runmount_parse(b, s, in, &rm, &k, &inputs, err) < 0) {
+        struct digest ignore;
+        keyb_final(&k, &ignore);
+        runmount_release(&rm);
+        return -1;
+    }
     struct digest key;
     keyb_final(&k, &key);
 
@@ -402,14 +435,21 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     struct store_layer l;
     bool empty = false;
     int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
-    if (hit < 0)
+    if (hit < 0) {
+        runmount_release(&rm);
         return -1;
+    }
     cache_explain(&sp, inputs.s, hit == 1);
     s->key = key;
     if (hit) {
+        runmount_release(&rm);
         apply_cached(s, &l, empty, msg.s);
         build_step_done(&sp, true, NULL);
         return 0;
     }
-    return execute(&sp, argv.v, env.v, net, msg.s, err);
+    int rc = runmount_prepare(b, s, in, &rm, &env, err);
+    if (rc == 0)
+        rc = execute(&sp, argv.v, env.v, net, &rm, msg.s, err);
+    runmount_release(&rm);
+    return rc;
 }

@@ -221,18 +221,40 @@ sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs, struct 
     }
 }
 
+static size_t
+depth(const char *p)
+{
+    size_t n = 0;
+    for (; *p; p++)
+        n += *p == '/';
+    return n;
+}
+
 /* Remove the mount-point stubs the child created in the upper dir, and put the times of
- * the dirs that got them back, so the upper dir holds only the step's own change. */
+ * the dirs that got them back (deepest first, each after its stubs are gone), removing
+ * those that are pure copy-ups, so the upper dir holds only the step's own change. */
 static void
 remove_stubs(int upper_fd, const struct child_msg *m, size_t n)
 {
-    bool untouched[16] = {false};
-    for (size_t i = 0; i < n && i < 16; i++) {
+    if (n == 0)
+        return;
+    AUTO_FREE bool *untouched = ib_xcalloc(n, sizeof(bool));
+    AUTO_FREE size_t *order = ib_xcalloc(n, sizeof(size_t));
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
         struct stat st;
-        if (m[i].type == CHILD_MSG_PARENT && !m[i].in_upper_before &&
-            fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (m[i].type != CHILD_MSG_PARENT)
+            continue;
+        if (!m[i].in_upper_before && fstatat(upper_fd, m[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0)
             untouched[i] = st.st_mtim.tv_sec == m[i].mtime_after[0] &&
                            st.st_mtim.tv_nsec == m[i].mtime_after[1];
+        /* insertion sort by depth, deepest first */
+        size_t j = np++;
+        while (j > 0 && depth(m[order[j - 1]].text) < depth(m[i].text)) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
     }
     for (size_t i = n; i-- > 0;) {
         if (m[i].type != CHILD_MSG_STUB)
@@ -245,7 +267,8 @@ remove_stubs(int upper_fd, const struct child_msg *m, size_t n)
         else if (!m[i].is_dir && S_ISREG(st.st_mode) && st.st_size == 0)
             unlinkat(upper_fd, m[i].text, 0);
     }
-    for (size_t i = 0; i < n && i < 16; i++) {
+    for (size_t k = 0; k < np; k++) {
+        size_t i = order[k];
         if (!untouched[i])
             continue;
         struct timespec ts[2] = {{m[i].atime_before[0], m[i].atime_before[1]},
@@ -405,6 +428,7 @@ run_state_release(struct run_state *s)
         close_fd(&s->pipes[i][1]);
     }
     close_fd(&s->plan.upper_fd);
+    sandbox_mounts_release(&s->plan);
     if (s->plan.stack)
         munmap(s->plan.stack, s->plan.stacksz);
     free(s->plan.passwd);
@@ -442,6 +466,8 @@ prepare(const struct sandbox_cfg *cfg, struct run_state *s, struct ib_err **err)
     if (make_scratch(s->scratch, p->hostname, p->etc_paths, err) < 0)
         return -1;
     p->root = ib_path_join(s->scratch, "root");
+    if (sandbox_mounts_plan(cfg, s->scratch, p, err) < 0)
+        return -1;
     p->upper_fd = open(cfg->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (p->upper_fd < 0)
         return ib_fail_errno(err, "open upper dir '%s'", cfg->upper);

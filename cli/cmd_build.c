@@ -38,6 +38,7 @@ static const char build_usage[] =
     "                           the store's copy, pull only what is missing)\n"
     "      --platform P         target platform, e.g. linux/amd64\n"
     "      --label K=V          add a label to the image (repeatable)\n"
+    "      --secret id=ID[,src=FILE|,env=VAR]  a secret for RUN --mount=type=secret\n"
     "      --network host|none  RUN's network (default host)\n"
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
@@ -61,6 +62,7 @@ enum {
     OPT_PULL,
     OPT_PLATFORM,
     OPT_LABEL,
+    OPT_SECRET,
     OPT_NETWORK,
     OPT_MEMORY,
     OPT_CPUS,
@@ -164,7 +166,7 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels;
+    struct ib_strv tags, args, labels, secrets;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
@@ -183,6 +185,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"pull", no_argument, NULL, OPT_PULL},
         {"platform", required_argument, NULL, OPT_PLATFORM},
         {"label", required_argument, NULL, OPT_LABEL},
+        {"secret", required_argument, NULL, OPT_SECRET},
         {"network", required_argument, NULL, OPT_NETWORK},
         {"memory", required_argument, NULL, OPT_MEMORY},
         {"cpus", required_argument, NULL, OPT_CPUS},
@@ -228,6 +231,11 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             break;
         case OPT_PLATFORM:
             c->o.platform = optarg;
+            break;
+        case OPT_SECRET:
+            if (strncmp(optarg, "id=", 3) != 0 && !strstr(optarg, ",id="))
+                return cli_usage(err, "build", "--secret needs id=ID, got '%s'", optarg);
+            ib_strv_push(&c->secrets, optarg);
             break;
         case OPT_LABEL:
             if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -353,6 +361,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.ntags = c->tags.n;
     c->o.build_args = c->args.v;
     c->o.nbuild_args = c->args.n;
+    c->o.secrets = c->secrets.v;
+    c->o.nsecrets = c->secrets.n;
     c->o.labels = c->labels.v;
     c->o.nlabels = c->labels.n;
     c->o.progress = progress_event;
@@ -401,7 +411,10 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
 int
 cmd_build(int argc, char **argv, struct ib_err **err)
 {
-    struct build_cli c = {.tags = IB_STRV_INIT, .args = IB_STRV_INIT, .labels = IB_STRV_INIT};
+    struct build_cli c = {.tags = IB_STRV_INIT,
+                          .args = IB_STRV_INIT,
+                          .labels = IB_STRV_INIT,
+                          .secrets = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -414,6 +427,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.tags);
     ib_strv_release(&c.args);
     ib_strv_release(&c.labels);
+    ib_strv_release(&c.secrets);
     free(c.out.type);
     free(c.out.dest);
     free(c.out.name);

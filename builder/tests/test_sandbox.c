@@ -289,3 +289,143 @@ TEST(run_setup_error_is_reported)
     CHECK(run_in("c", none, &cfg, &res, &err) < 0);
     ib_err_free(err);
 }
+
+/* ---- RUN --mount in the sandbox ------------------------------------------------ */
+
+static void
+list_tree(const char *dir, const char *rel, struct ib_buf *out)
+{
+    AUTO_FREE char *path = *rel ? ib_path_join(dir, rel) : ib_xstrdup(dir);
+    AUTO_FREE char *cmd = ib_xasprintf("cd '%s' && find . -mindepth 1 | sort", path);
+    FILE *f = popen(cmd, "r");
+    char line[512];
+    while (f && fgets(line, sizeof(line), f))
+        ib_buf_adds(out, line);
+    if (f)
+        pclose(f);
+}
+
+static void
+write_file(const char *path, const char *data)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(data, f);
+        fclose(f);
+    }
+}
+
+TEST(run_mounts_leave_nothing_in_upper)
+{
+    struct ib_err *err = NULL;
+    const char *tmp = ib_test_tmpdir();
+    AUTO_FREE char *host = ib_path_join(tmp, "m-host");
+    AUTO_FREE char *cache = ib_path_join(tmp, "m-cache");
+    AUTO_FREE char *extra = ib_path_join(tmp, "m-extra");
+    AUTO_FREE char *escdir = ib_path_join(tmp, "m-escape");
+    CHECK(mkdir(host, 0755) == 0 && mkdir(cache, 0755) == 0 && mkdir(extra, 0755) == 0 &&
+          mkdir(escdir, 0755) == 0);
+    AUTO_FREE char *hf = ib_path_join(host, "f");
+    write_file(hf, "hostdata\n");
+    /* a symlink in the image that points out of the root, to a host dir */
+    AUTO_FREE char *esc = ib_path_join(extra, "esc");
+    CHECK(symlink("/../../../../../../..", esc) == 0);
+    /* inside the root /esc/<name> is /<name>; on the host it would be in / */
+    AUTO_FREE char *escname = ib_xasprintf("/esc%s", escdir);
+    const char *view_lowers[] = {host};
+    struct sandbox_mount m[] = {
+        {.type = SANDBOX_MOUNT_BIND, .target = "/usr/share/deep/ro", .source = host,
+         .readonly = true, .mode = -1},
+        {.type = SANDBOX_MOUNT_BIND, .target = "/root/.cache", .source = cache, .mode = -1},
+        {.type = SANDBOX_MOUNT_BIND, .target = "/view", .source = "/", .lowers = view_lowers,
+         .nlowers = 1, .mode = -1},
+        {.type = SANDBOX_MOUNT_TMPFS, .target = "/tmp/t", .size = 1 << 20, .mode = 0700,
+         .uid = 1000, .gid = 1000},
+        {.type = SANDBOX_MOUNT_FILE, .target = "/run/secrets/s", .data = "topsecret", .len = 9,
+         .mode = -1},
+        {.type = SANDBOX_MOUNT_BIND, .target = escname, .source = host, .readonly = true,
+         .mode = -1},
+    };
+    AUTO_FREE char *out = ib_path_join(tmp, "m-out.txt");
+    AUTO_FD int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    struct sandbox_cfg cfg;
+    sandbox_cfg_init(&cfg);
+    cfg.stdio[0] = -1;
+    cfg.stdio[1] = cfg.stdio[2] = fd;
+    cfg.mounts = m;
+    cfg.nmounts = sizeof(m) / sizeof(*m);
+    AUTO_FREE char *escenv = ib_xasprintf("ESC=%s", escdir);
+    const char *env[] = {escenv, NULL};
+    cfg.env = env;
+    const char *argv[] = {
+        "sh", "-c",
+        "cat /usr/share/deep/ro/f; touch /usr/share/deep/ro/g 2>/dev/null && echo ro-writable;"
+        "echo c >/root/.cache/new; touch /view/v && cat /view/f;"
+        "echo t >/tmp/t/x && stat -c '%a %u' /tmp/t; cat /run/secrets/s; echo;"
+        "stat -c '%a %u' /run/secrets/s; (echo >/run/secrets/s) 2>/dev/null && echo secret-writable;"
+        "cat /esc/$ESC/f; echo real >/made",
+        NULL};
+    const char *lowers[] = {extra, rootfs()};
+    AUTO_FREE char *up = ib_path_join(tmp, "m.up");
+    AUTO_FREE char *wk = ib_path_join(tmp, "m.wk");
+    CHECK(mkdir(up, 0755) == 0 && mkdir(wk, 0755) == 0);
+    cfg.lowers = lowers;
+    cfg.nlowers = 2;
+    cfg.upper = up;
+    cfg.work = wk;
+    cfg.argv = argv;
+    struct sandbox_result res;
+    CHECK_OK(sandbox_run(&cfg, &res, &err));
+    AUTO_FREE char *got = ib_test_slurp(out, NULL);
+    CHECK_STR(got, "hostdata\nhostdata\n700 1000\ntopsecret\n400 0\nhostdata\n");
+    CHECK_INT(res.exit_code, 0);
+    AUTO_BUF struct ib_buf l = IB_BUF_INIT;
+    list_tree(up, "", &l);
+    CHECK_STR(l.s, "./made\n");
+    ib_buf_reset(&l);
+    list_tree(host, "", &l);
+    CHECK_STR(l.s, "./f\n"); /* neither g (read-only) nor v (writes discarded) */
+    ib_buf_reset(&l);
+    list_tree(cache, "", &l);
+    CHECK_STR(l.s, "./new\n");
+    ib_buf_reset(&l);
+    list_tree(escdir, "", &l);
+    CHECK_STR(l.s, ""); /* the target was resolved inside the root, not on the host */
+    /* a symlink to a missing path in the target: a clear error */
+    struct sandbox_mount bad = {.type = SANDBOX_MOUNT_TMPFS, .target = "/esc/nonexistent/x",
+                                .mode = -1};
+    AUTO_FREE char *dangling = ib_path_join(extra, "dangling");
+    CHECK(symlink("/nonexistent/dir", dangling) == 0);
+    bad.target = "/dangling/x";
+    cfg.mounts = &bad;
+    cfg.nmounts = 1;
+    ib_rm_rf_at(AT_FDCWD, up, NULL);
+    ib_rm_rf_at(AT_FDCWD, wk, NULL);
+    CHECK(mkdir(up, 0755) == 0 && mkdir(wk, 0755) == 0);
+    CHECK(sandbox_run(&cfg, &res, &err) < 0);
+    CHECK(strstr(err->msg, "a symlink in the path leads to a missing path") != NULL);
+    ib_err_free(err);
+}
+
+TEST(run_mount_errors)
+{
+    struct ib_err *err = NULL;
+    struct sandbox_mount m[] = {{.type = SANDBOX_MOUNT_TMPFS, .target = "/a/../b", .mode = -1}};
+    struct sandbox_cfg cfg;
+    sandbox_cfg_init(&cfg);
+    cfg.stdio[0] = cfg.stdio[1] = cfg.stdio[2] = -1;
+    cfg.mounts = m;
+    cfg.nmounts = 1;
+    const char *argv[] = {"true", NULL};
+    struct sandbox_result res;
+    CHECK(run_in("me1", argv, &cfg, &res, &err) < 0);
+    CHECK(strstr(err->msg, "not a clean absolute path") != NULL);
+    ib_err_free(err);
+    err = NULL;
+    /* a file in the image where a dir mount goes */
+    m[0].target = "/etc/passwd";
+    CHECK(run_in("me2", argv, &cfg, &res, &err) < 0);
+    CHECK(strstr(err->msg, "RUN --mount on '/etc/passwd'") != NULL);
+    ib_err_free(err);
+}
