@@ -62,11 +62,11 @@ struct sandbox_mount {
     const char *source;
     const char *const *lowers;
     size_t nlowers;
-    bool readonly;     /* read-only, recursively (FILE: always) */
-    int64_t size;      /* TMPFS: bytes; 0 = the kernel's default */
-    int mode;          /* TMPFS root (default 01777), FILE (default 0400); -1 = default */
-    int64_t uid, gid;  /* TMPFS root, FILE: owner; -1 = 0 */
-    const void *data;  /* FILE: contents */
+    bool readonly;    /* read-only, recursively (FILE: always) */
+    int64_t size;     /* TMPFS: bytes; 0 = the kernel's default */
+    int mode;         /* TMPFS root (default 01777), FILE (default 0400); -1 = default */
+    int64_t uid, gid; /* TMPFS root, FILE: owner; -1 = 0 */
+    const void *data; /* FILE: contents */
     size_t len;
 };
 

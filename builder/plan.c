@@ -87,9 +87,9 @@ normalize_arch(struct plan_platform *p)
     static const struct {
         const char *from, *arch, *variant;
     } map[] = {
-        { "x86_64", "amd64", NULL }, { "x86-64", "amd64", NULL }, { "i386", "386", NULL },
-        { "i686", "386", NULL },     { "aarch64", "arm64", NULL }, { "armhf", "arm", "v7" },
-        { "armel", "arm", "v6" },
+        {"x86_64", "amd64", NULL}, {"x86-64", "amd64", NULL},  {"i386", "386", NULL},
+        {"i686", "386", NULL},     {"aarch64", "arm64", NULL}, {"armhf", "arm", "v7"},
+        {"armel", "arm", "v6"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strcmp(p->arch, map[i].from) == 0) {
@@ -147,13 +147,11 @@ plan_platform_host(struct plan_platform *out)
 
 /* ---- errors at an instruction ------------------------------------------- */
 
-static int
-fail_at(const struct plan *p, const struct df_instr *in, struct ib_err **err, const char *fmt,
-        ...) IB_PRINTF(4, 5);
+static int fail_at(const struct plan *p, const struct df_instr *in, struct ib_err **err,
+                   const char *fmt, ...) IB_PRINTF(4, 5);
 
 static int
-fail_at(const struct plan *p, const struct df_instr *in, struct ib_err **err, const char *fmt,
-        ...)
+fail_at(const struct plan *p, const struct df_instr *in, struct ib_err **err, const char *fmt, ...)
 {
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     va_list ap;
@@ -179,8 +177,7 @@ static int
 expand(const struct plan *p, const struct df_instr *in, const struct plan_vars *vars,
        const char *word, char **out, struct ib_err **err)
 {
-    struct df_expander x = { .lookup = lookup_vars, .ctx = (void *)vars,
-                             .escape = p->file->escape };
+    struct df_expander x = {.lookup = lookup_vars, .ctx = (void *)vars, .escape = p->file->escape};
     AUTO_ERR struct ib_err *e = NULL;
     if (df_expand_word(&x, word, out, &e) < 0)
         return fail_at(p, in, err, "%s", e->msg);
@@ -219,8 +216,8 @@ valid_stage_name(const char *s)
     if (!islower((unsigned char)s[0]))
         return false;
     for (const char *c = s + 1; *c; c++)
-        if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-' &&
-            *c != '_' && *c != '.')
+        if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-' && *c != '_' &&
+            *c != '.')
             return false;
     return true;
 }
@@ -349,8 +346,9 @@ static int
 start_stage(struct plan *p, const struct df_instr *in, struct ib_err **err)
 {
     if (in->nargs != 1 && !(in->nargs == 3 && strcasecmp(in->args[1], "AS") == 0))
-        return fail_at(p, in, err, "FROM requires either one or three arguments "
-                                   "(FROM image [AS name])");
+        return fail_at(p, in, err,
+                       "FROM requires either one or three arguments "
+                       "(FROM image [AS name])");
     p->stages = ib_xreallocarray(p->stages, p->nstages + 1, sizeof(*p->stages));
     struct plan_stage *st = &p->stages[p->nstages];
     memset(st, 0, sizeof(*st));
@@ -366,8 +364,8 @@ start_stage(struct plan *p, const struct df_instr *in, struct ib_err **err)
                            in->args[2]);
         for (size_t i = 0; i + 1 < p->nstages; i++)
             if (p->stages[i].name && strcmp(p->stages[i].name, st->name) == 0)
-                return fail_at(p, in, err, "duplicate stage name '%s' (first at line %u)",
-                               st->name, p->stages[i].from->start_line);
+                return fail_at(p, in, err, "duplicate stage name '%s' (first at line %u)", st->name,
+                               p->stages[i].from->start_line);
     }
     if (expand(p, in, &p->global_args, in->args[0], &st->base, err) < 0)
         return -1;
@@ -451,7 +449,7 @@ make_plan(struct plan *p, const struct plan_opts *o, struct ib_err **err)
     set_platform_args(&p->global_args, "BUILD", &p->build_platform);
     set_platform_args(&p->global_args, "TARGET", &p->target_platform);
 
-    struct plan_vars stage_vars = { 0 };
+    struct plan_vars stage_vars = {0};
     int rc = scan_instrs(p, &stage_vars, err);
     plan_vars_release(&stage_vars);
     if (rc < 0)
@@ -467,8 +465,8 @@ make_plan(struct plan *p, const struct plan_opts *o, struct ib_err **err)
             if (p->stages[i].name && strcasecmp(p->stages[i].name, o->target) == 0)
                 t = (long)i;
         if (t < 0)
-            return ib_fail(err, IB_E_USAGE, "target stage '%s' could not be found in %s",
-                           o->target, f->name ? f->name : "Dockerfile");
+            return ib_fail(err, IB_E_USAGE, "target stage '%s' could not be found in %s", o->target,
+                           f->name ? f->name : "Dockerfile");
         p->target = (size_t)t;
     }
     mark_needed(p, p->target);
@@ -476,8 +474,7 @@ make_plan(struct plan *p, const struct plan_opts *o, struct ib_err **err)
 }
 
 int
-plan_new(const struct df_file *f, const struct plan_opts *o, struct plan **out,
-         struct ib_err **err)
+plan_new(const struct df_file *f, const struct plan_opts *o, struct plan **out, struct ib_err **err)
 {
     struct plan *p = ib_xcalloc(1, sizeof(*p));
     p->file = f;

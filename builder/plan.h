@@ -35,29 +35,29 @@ struct plan_platform {
 struct plan_opts {
     char *const *build_args; /* "K=V" or "K" (value from the environment) */
     size_t nbuild_args;
-    const char *target;          /* stage name, or NULL for the last stage */
-    const char *platform;        /* target platform "os/arch[/variant]", NULL = host */
+    const char *target;   /* stage name, or NULL for the last stage */
+    const char *platform; /* target platform "os/arch[/variant]", NULL = host */
 };
 
 struct plan_stage {
     size_t index;
-    char *name;              /* lower-cased "AS" name, or NULL */
-    char *base;              /* expanded FROM argument: an image reference, "scratch" or a stage */
-    long base_stage;         /* index of the stage it builds on, or -1 for an image */
-    char *platform;          /* expanded --platform of FROM, or NULL */
-    const struct df_instr *from; /* the FROM instruction */
+    char *name;      /* lower-cased "AS" name, or NULL */
+    char *base;      /* expanded FROM argument: an image reference, "scratch" or a stage */
+    long base_stage; /* index of the stage it builds on, or -1 for an image */
+    char *platform;  /* expanded --platform of FROM, or NULL */
+    const struct df_instr *from;    /* the FROM instruction */
     const struct df_instr **instrs; /* the instructions after FROM */
     size_t ninstrs;
-    size_t *deps;            /* stage indexes this stage reads (FROM, --from) */
+    size_t *deps; /* stage indexes this stage reads (FROM, --from) */
     size_t ndeps;
-    bool needed;             /* the target needs it */
+    bool needed; /* the target needs it */
 };
 
 struct plan {
     const struct df_file *file;
     struct plan_stage *stages;
     size_t nstages;
-    size_t target;           /* index of the target stage */
+    size_t target;                /* index of the target stage */
     struct plan_vars global_args; /* global ARGs after --build-arg, plus platform args */
     struct plan_vars build_args;  /* the --build-arg values as given */
     struct plan_platform target_platform, build_platform;

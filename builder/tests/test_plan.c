@@ -33,8 +33,8 @@ TEST(global_args_expand_in_from)
     struct ib_err *err = NULL;
     struct plan *p = NULL;
     struct df_file *f = NULL;
-    char ba0[] = "TAG=1.36", *ba[] = { ba0 };
-    struct plan_opts o = { .build_args = ba, .nbuild_args = 1 };
+    char ba0[] = "TAG=1.36", *ba[] = {ba0};
+    struct plan_opts o = {.build_args = ba, .nbuild_args = 1};
     CHECK_OK(plan_src("ARG REPO=busybox\nARG TAG=latest\nFROM ${REPO}:${TAG} AS base\n"
                       "RUN true\nFROM base\nARG TAG\nRUN echo $TAG\n",
                       &o, &p, &f, &err));
@@ -54,10 +54,11 @@ TEST(target_skips_unneeded_stages)
     struct ib_err *err = NULL;
     struct plan *p = NULL;
     struct df_file *f = NULL;
-    struct plan_opts o = { .target = "Test" };
+    struct plan_opts o = {.target = "Test"};
     CHECK_OK(plan_src("FROM busybox AS deps\nFROM busybox AS unused\n"
                       "FROM busybox AS build\nCOPY --from=deps /a /a\n"
-                      "FROM scratch AS test\nCOPY --from=2 /b /b\nRUN --mount=type=cache,from=deps,target=/c true\n"
+                      "FROM scratch AS test\nCOPY --from=2 /b /b\nRUN "
+                      "--mount=type=cache,from=deps,target=/c true\n"
                       "FROM busybox\n",
                       &o, &p, &f, &err));
     CHECK_INT(p->nstages, 5);
@@ -77,9 +78,9 @@ TEST(platform_args_are_predefined)
     struct ib_err *err = NULL;
     struct plan *p = NULL;
     struct df_file *f = NULL;
-    struct plan_opts o = { .platform = "linux/arm64/v8" };
-    CHECK_OK(plan_src("FROM --platform=$BUILDPLATFORM busybox AS b\nFROM img-$TARGETARCH\n", &o,
-                      &p, &f, &err));
+    struct plan_opts o = {.platform = "linux/arm64/v8"};
+    CHECK_OK(plan_src("FROM --platform=$BUILDPLATFORM busybox AS b\nFROM img-$TARGETARCH\n", &o, &p,
+                      &f, &err));
     CHECK_STR(p->stages[1].base, "img-arm64");
     CHECK_STR(plan_vars_get(&p->global_args, "TARGETPLATFORM"), "linux/arm64");
     CHECK(p->stages[0].platform != NULL);
@@ -103,9 +104,9 @@ expect_error(const char *src, const struct plan_opts *o, const char *needle)
 
 TEST(plan_errors)
 {
-    struct plan_opts none = { 0 };
-    struct plan_opts bad_target = { .target = "nope" };
-    struct plan_opts bad_platform = { .platform = "linux" };
+    struct plan_opts none = {0};
+    struct plan_opts bad_target = {.target = "nope"};
+    struct plan_opts bad_platform = {.platform = "linux"};
     expect_error("RUN true\n", &none, "Dockerfile:1:1: no build stage");
     expect_error("ARG X\n", &none, "no FROM instruction");
     expect_error("FROM a AS x\nFROM b AS X\n", &none, "duplicate stage name 'x'");

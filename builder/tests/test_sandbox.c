@@ -334,16 +334,33 @@ TEST(run_mounts_leave_nothing_in_upper)
     AUTO_FREE char *escname = ib_xasprintf("/esc%s", escdir);
     const char *view_lowers[] = {host};
     struct sandbox_mount m[] = {
-        {.type = SANDBOX_MOUNT_BIND, .target = "/usr/share/deep/ro", .source = host,
-         .readonly = true, .mode = -1},
-        {.type = SANDBOX_MOUNT_BIND, .target = "/root/.cache", .source = cache, .mode = -1},
-        {.type = SANDBOX_MOUNT_BIND, .target = "/view", .source = "/", .lowers = view_lowers,
-         .nlowers = 1, .mode = -1},
-        {.type = SANDBOX_MOUNT_TMPFS, .target = "/tmp/t", .size = 1 << 20, .mode = 0700,
-         .uid = 1000, .gid = 1000},
-        {.type = SANDBOX_MOUNT_FILE, .target = "/run/secrets/s", .data = "topsecret", .len = 9,
+        {.type = SANDBOX_MOUNT_BIND,
+         .target = "/usr/share/deep/ro",
+         .source = host,
+         .readonly = true,
          .mode = -1},
-        {.type = SANDBOX_MOUNT_BIND, .target = escname, .source = host, .readonly = true,
+        {.type = SANDBOX_MOUNT_BIND, .target = "/root/.cache", .source = cache, .mode = -1},
+        {.type = SANDBOX_MOUNT_BIND,
+         .target = "/view",
+         .source = "/",
+         .lowers = view_lowers,
+         .nlowers = 1,
+         .mode = -1},
+        {.type = SANDBOX_MOUNT_TMPFS,
+         .target = "/tmp/t",
+         .size = 1 << 20,
+         .mode = 0700,
+         .uid = 1000,
+         .gid = 1000},
+        {.type = SANDBOX_MOUNT_FILE,
+         .target = "/run/secrets/s",
+         .data = "topsecret",
+         .len = 9,
+         .mode = -1},
+        {.type = SANDBOX_MOUNT_BIND,
+         .target = escname,
+         .source = host,
+         .readonly = true,
          .mode = -1},
     };
     AUTO_FREE char *out = ib_path_join(tmp, "m-out.txt");
@@ -363,7 +380,8 @@ TEST(run_mounts_leave_nothing_in_upper)
         "cat /usr/share/deep/ro/f; touch /usr/share/deep/ro/g 2>/dev/null && echo ro-writable;"
         "echo c >/root/.cache/new; touch /view/v && cat /view/f;"
         "echo t >/tmp/t/x && stat -c '%a %u' /tmp/t; cat /run/secrets/s; echo;"
-        "stat -c '%a %u' /run/secrets/s; (echo >/run/secrets/s) 2>/dev/null && echo secret-writable;"
+        "stat -c '%a %u' /run/secrets/s; (echo >/run/secrets/s) 2>/dev/null && echo "
+        "secret-writable;"
         "cat /esc/$ESC/f; echo real >/made",
         NULL};
     const char *lowers[] = {extra, rootfs()};
@@ -393,8 +411,8 @@ TEST(run_mounts_leave_nothing_in_upper)
     list_tree(escdir, "", &l);
     CHECK_STR(l.s, ""); /* the target was resolved inside the root, not on the host */
     /* a symlink to a missing path in the target: a clear error */
-    struct sandbox_mount bad = {.type = SANDBOX_MOUNT_TMPFS, .target = "/esc/nonexistent/x",
-                                .mode = -1};
+    struct sandbox_mount bad = {
+        .type = SANDBOX_MOUNT_TMPFS, .target = "/esc/nonexistent/x", .mode = -1};
     AUTO_FREE char *dangling = ib_path_join(extra, "dangling");
     CHECK(symlink("/nonexistent/dir", dangling) == 0);
     bad.target = "/dangling/x";
