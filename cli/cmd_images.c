@@ -148,7 +148,7 @@ cmd_images(int argc, char **argv, struct ib_err **err)
     if (json)
         ib_buf_adds(&out, "[");
     else if (!quiet)
-        ib_buf_addf(&out, "%-40s %-16s %-14s %-20s %s\n", "REPOSITORY", "TAG", "IMAGE ID",
+        ib_buf_addf(&out, "%-40s %-16s %-14s %-24s %s\n", "REPOSITORY", "TAG", "IMAGE ID",
                     "CREATED", "SIZE");
     for (size_t i = 0; i < n; i++) {
         AUTO_FREE char *repo = NULL;
@@ -176,7 +176,7 @@ cmd_images(int argc, char **argv, struct ib_err **err)
         } else if (quiet) {
             ib_buf_addf(&out, "%.12s\n", digest_hex(&v[i].id));
         } else {
-            ib_buf_addf(&out, "%-40s %-16s %-14.12s %-20s %s\n", repo, tag, digest_hex(&v[i].id),
+            ib_buf_addf(&out, "%-40s %-16s %-14.12s %-24s %s\n", repo, tag, digest_hex(&v[i].id),
                         age, size);
         }
         if (parsed)
