@@ -179,6 +179,23 @@ layer_reader_read(struct layer_reader *r, void *buf, size_t cap, size_t *got, st
 }
 
 int
+layer_reader_read_full(struct layer_reader *r, void *buf, size_t cap, size_t *got,
+                       struct ib_err **err)
+{
+    unsigned char *p = buf;
+    *got = 0;
+    while (*got < cap) {
+        size_t n = 0;
+        if (layer_reader_read(r, p + *got, cap - *got, &n, err) < 0)
+            return -1;
+        if (n == 0)
+            break;
+        *got += n;
+    }
+    return 0;
+}
+
+int
 layer_reader_finish(struct layer_reader *r, struct digest *raw, struct digest *uncompressed,
                     uint64_t *raw_size, struct ib_err **err)
 {

@@ -22,21 +22,6 @@
 #include "common/mem.h"
 #include "common/banned.h"
 
-static int
-read_full(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got, struct ib_err **err)
-{
-    *got = 0;
-    while (*got < cap) {
-        size_t n = 0;
-        if (layer_reader_read(r, buf + *got, cap - *got, &n, err) < 0)
-            return -1;
-        if (n == 0)
-            break;
-        *got += n;
-    }
-    return 0;
-}
-
 static unsigned
 thread_count(void)
 {
@@ -60,7 +45,7 @@ zstd_stream(struct layer_reader *r, struct blob_writer *w, struct ib_err **err)
     int rc = 0;
     for (bool last = false; rc == 0 && !last;) {
         size_t got = 0;
-        if ((rc = read_full(r, in, STORE_IO_CHUNK, &got, err)) < 0)
+        if ((rc = layer_reader_read_full(r, in, STORE_IO_CHUNK, &got, err)) < 0)
             break;
         last = got < STORE_IO_CHUNK;
         ZSTD_inBuffer ib = {in, got, 0};

@@ -58,6 +58,9 @@ int layer_reader_new(int fd, struct layer_reader **out, struct ib_err **err);
 /* *got == 0 means the end of the stream. */
 int layer_reader_read(struct layer_reader *r, void *buf, size_t cap, size_t *got,
                       struct ib_err **err);
+/* Read until buf is full or the layer ends (*got < cap only at the end). */
+int layer_reader_read_full(struct layer_reader *r, void *buf, size_t cap, size_t *got,
+                           struct ib_err **err);
 enum store_compression layer_reader_compression(const struct layer_reader *r);
 /* Read to the very end and give both digests (either may be NULL). */
 int layer_reader_finish(struct layer_reader *r, struct digest *raw, struct digest *uncompressed,

@@ -187,21 +187,6 @@ worker(void *arg)
     }
 }
 
-static int
-read_full(struct layer_reader *r, unsigned char *buf, size_t cap, size_t *got, struct ib_err **err)
-{
-    *got = 0;
-    while (*got < cap) {
-        size_t n = 0;
-        if (layer_reader_read(r, buf + *got, cap - *got, &n, err) < 0)
-            return -1;
-        if (n == 0)
-            break;
-        *got += n;
-    }
-    return 0;
-}
-
 static void
 put_le32(unsigned char *p, uint32_t v)
 {
@@ -220,7 +205,7 @@ pump(struct pgz *g, struct engine *mine, struct layer_reader *r, struct blob_wri
     for (;;) {
         while (!eof && g->next_fill - g->next_write < g->nslots) {
             struct slot *s = &g->slots[g->next_fill % g->nslots];
-            if (read_full(r, s->in, GZ_CHUNK, &s->in_len, err) < 0)
+            if (layer_reader_read_full(r, s->in, GZ_CHUNK, &s->in_len, err) < 0)
                 return -1;
             eof = s->in_len < GZ_CHUNK;
             if (s->in_len == 0)
