@@ -1,6 +1,7 @@
 #include "common/fs.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -88,9 +89,9 @@ ib_fsync_dir(int dirfd, const char *what, struct ib_err **err)
     return 0;
 }
 
-int
-ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-                struct ib_err **err)
+static int
+write_renamed(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable,
+              struct ib_err **err)
 {
     const char *slash = strrchr(name, '/');
     AUTO_FREE char *dir = slash ? ib_xstrndup(name, (size_t)(slash - name) + 1) : ib_xstrdup("");
@@ -104,7 +105,7 @@ ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_
         if (fd < 0 && (errno != EEXIST || tries > 100))
             return ib_fail_errno(err, "create '%s'", tmp);
     }
-    if (ib_write_all(fd, data, len, tmp, err) < 0 || fsync(fd) < 0) {
+    if (ib_write_all(fd, data, len, tmp, err) < 0 || (durable && fsync(fd) < 0)) {
         if (!err || !*err)
             ib_fail_errno(err, "fsync '%s'", tmp);
         unlinkat(dirfd, tmp, 0);
@@ -115,10 +116,26 @@ ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_
         unlinkat(dirfd, tmp, 0);
         return -1;
     }
+    if (!durable)
+        return 0;
     AUTO_FD int dfd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return ib_fail_errno(err, "open directory of '%s'", name);
     return ib_fsync_dir(dfd, *dir ? dir : ".", err);
+}
+
+int
+ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                struct ib_err **err)
+{
+    return write_renamed(dirfd, name, data, len, mode, true, err);
+}
+
+int
+ib_write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                 struct ib_err **err)
+{
+    return write_renamed(dirfd, name, data, len, mode, false, err);
 }
 
 int

@@ -19,6 +19,11 @@ int ib_write_all(int fd, const void *p, size_t n, const char *what, struct ib_er
 /* Write name in dirfd atomically: temp file in the same dir, fsync, rename, fsync dir. */
 int ib_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                     struct ib_err **err);
+/* Like ib_write_atomic but without fsync: the rename is atomic, yet after a crash the file
+ * may be missing or empty.  Only for data whose loss is harmless (caches, diagnostics);
+ * readers must treat a damaged file as absent. */
+int ib_write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                     struct ib_err **err);
 /* fsync a directory. */
 int ib_fsync_dir(int dirfd, const char *what, struct ib_err **err);
 /* mkdir -p relative to dirfd (AT_FDCWD for cwd). */

@@ -51,7 +51,9 @@ store_cache_put(struct store *st, const char *key, const char *value_json, const
     AUTO_FREE char *name = entry_name(key);
     if (ib_mkdir_p(st->cachefd, "entries", 0755, err) < 0)
         return -1;
-    return ib_write_atomic(st->cachefd, name, b.s, b.len, 0644, err);
+    /* No fsync: what an entry names (blobs, snapshots) is durable before the entry is
+     * written, and a lost or torn entry is only a cache miss (store_cache_get). */
+    return ib_write_replace(st->cachefd, name, b.s, b.len, 0644, err);
 }
 
 int
@@ -64,8 +66,11 @@ store_cache_get(struct store *st, const char *key, struct ib_buf *out, struct ib
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
     ib_buf_set_limit(&b, STORE_JSON_LIMIT);
     json_t *o = NULL;
-    if (ib_read_fd(fd, &b, name, err) < 0 || image_json_parse(b.s, b.len, name, &o, err) < 0)
+    if (ib_read_fd(fd, &b, name, err) < 0)
         return -1;
+    AUTO_ERR struct ib_err *perr = NULL;
+    if (image_json_parse(b.s, b.len, name, &o, &perr) < 0) /* e.g. torn by a crash */
+        return store_fail_missing(err, "no cache entry");
     if (strcmp(image_jstr(o, "key"), key) != 0) {
         json_decref(o);
         return store_fail_missing(err, "no cache entry");
