@@ -4,19 +4,8 @@
 # keys, and the errors.  Needs root, overlayfs, busybox-static, umoci and jq.
 . testdata/e2e/lib.sh
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-for tool in umoci jq; do
-    if ! command -v $tool >/dev/null; then
-        echo "not ok 1 - 32-run-mount needs $tool (tests/deps.sh)"
-        exit 1
-    fi
-done
-if [ "$(id -u)" -ne 0 ]; then
-    echo "not ok 1 - the build tests need root"
-    exit 1
-fi
-export IMGBUILD_ROOT="$T/store"
-testdata/make-busybox-rootfs.sh "$T/bb" "$T/bb.tar" >/dev/null
-"$IMGBUILD" import "$T/bb.tar" busybox:latest >/dev/null
+need_root_and umoci jq
+busybox_store || { echo "not ok 1 - could not make the busybox base image"; exit 1; }
 
 ib() { "$IMGBUILD" "$@"; }
 build() { # LOG ARGS...

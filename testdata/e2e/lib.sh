@@ -41,6 +41,26 @@ t_fail() {
     if "$@" >"$_out" 2>&1; then _report 1 "$_d"; else _report 0 "$_d"; fi
 }
 note() { echo "# $*"; }
+# need_root_and TOOL...: fail loudly (never skip) unless root and every TOOL is installed
+need_root_and() {
+    for _tool in "$@"; do
+        if ! command -v "$_tool" >/dev/null; then
+            echo "not ok 1 - $(basename "$0") needs $_tool (tests/deps.sh test)"
+            exit 1
+        fi
+    done
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "not ok 1 - $(basename "$0") needs root"
+        exit 1
+    fi
+}
+# busybox_store: a fresh store in $T/store (exported as IMGBUILD_ROOT) holding busybox:latest,
+# made offline from busybox-static
+busybox_store() {
+    export IMGBUILD_ROOT="$T/store"
+    testdata/make-busybox-rootfs.sh "$T/bb" "$T/bb.tar" >/dev/null &&
+        "$IMGBUILD" import "$T/bb.tar" busybox:latest >/dev/null
+}
 done_testing() {
     echo "1..$_n"
     [ "$_failed" -eq 0 ]
