@@ -7,8 +7,7 @@
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 . "$here/testdata/e2e/lib.sh"
-PY=/usr/bin/python3 # Debian's: python3-jwt and python3-cryptography live there
-pids=""
+. "$here/testdata/registry/helpers.sh" # PY, pids, free_port, wait_port, start_registry
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
@@ -23,37 +22,6 @@ $PY -c 'import jwt, cryptography' 2>/dev/null ||
     { echo "not ok 1 - python3-jwt / python3-cryptography missing (tests/deps.sh test)"; echo 1..1; exit 1; }
 
 ib() { "$IMGBUILD" "$@"; }
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { # PORT: until something answers there
-    i=0
-    while [ $i -lt 100 ]; do
-        $PY -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "# nothing listens on port $1"
-    return 1
-}
-# start_registry NAME PORT EXTRA_HTTP_YAML AUTH_YAML
-start_registry() {
-    cat >"$T/$1.yml" <<EOF
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $T/$1-data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$2
-$3
-$4
-EOF
-    docker-registry serve "$T/$1.yml" >"$T/$1.log" 2>&1 &
-    pids="$pids $!"
-    wait_port "$2"
-}
 # keep CMD...: run it, keeping its output in $K for later checks (t overwrites $_out)
 K=$T/kept
 keep() { "$@" >"$K" 2>&1; }
