@@ -110,8 +110,8 @@ clone_etc_files(void)
     }
 }
 
-static void
-stat_times(const struct stat *st, int64_t mtime[2], int64_t atime[2])
+void
+child_stat_times(const struct stat *st, int64_t mtime[2], int64_t atime[2])
 {
     mtime[0] = st->st_mtim.tv_sec;
     mtime[1] = st->st_mtim.tv_nsec;
@@ -136,7 +136,7 @@ bind_etc_files(void)
         parent.mode = st.st_mode;
         parent.uid = st.st_uid;
         parent.gid = st.st_gid;
-        stat_times(&st, parent.mtime_before, parent.atime_before);
+        child_stat_times(&st, parent.mtime_before, parent.atime_before);
         struct stat ust;
         parent.in_upper_before = fstatat(plan->upper_fd, "etc", &ust, AT_SYMLINK_NOFOLLOW) == 0;
         snprintf(parent.text, sizeof(parent.text), "etc");
@@ -154,7 +154,7 @@ bind_etc_files(void)
         close(etc_trees[i]);
     }
     if (created && parent.type && lstat("/etc", &st) == 0) {
-        stat_times(&st, parent.mtime_after, NULL);
+        child_stat_times(&st, parent.mtime_after, NULL);
         child_send(&parent);
     }
 }

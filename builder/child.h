@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "builder/sandbox.h"
 
@@ -63,6 +64,8 @@ int child_mounts_attach(struct child_plan *p, char *msg, size_t msgsz);
 
 /* child.c: send one record to the parent. */
 void child_send(const struct child_msg *m);
+/* mtime (and atime, if not NULL) of st as {seconds, nanoseconds}, for the parent's report. */
+void child_stat_times(const struct stat *st, int64_t mtime[2], int64_t atime[2]);
 
 /* The child's entry point after clone(); never returns. */
 _Noreturn void sandbox_child_main(struct child_plan *plan);

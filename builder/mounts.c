@@ -295,17 +295,6 @@ child_mounts_prepare(struct child_plan *p, char *msg, size_t msgsz)
 static struct child_msg parents[MAX_PARENTS];
 static size_t nparents;
 
-static void
-stat_times(const struct stat *st, int64_t mtime[2], int64_t atime[2])
-{
-    mtime[0] = st->st_mtim.tv_sec;
-    mtime[1] = st->st_mtim.tv_nsec;
-    if (atime) {
-        atime[0] = st->st_atim.tv_sec;
-        atime[1] = st->st_atim.tv_nsec;
-    }
-}
-
 /* Note rel (relative to the root, "" = the root itself) and its ancestors. */
 static void
 note_parents(struct child_plan *p, const char *rel)
@@ -325,7 +314,7 @@ note_parents(struct child_plan *p, const char *rel)
             m->mode = st.st_mode;
             m->uid = st.st_uid;
             m->gid = st.st_gid;
-            stat_times(&st, m->mtime_before, m->atime_before);
+            child_stat_times(&st, m->mtime_before, m->atime_before);
             struct stat ust;
             m->in_upper_before = fstatat(p->upper_fd, path, &ust, AT_SYMLINK_NOFOLLOW) == 0;
             snprintf(m->text, sizeof(m->text), "%s", path);
@@ -467,7 +456,7 @@ child_mounts_attach(struct child_plan *p, char *msg, size_t msgsz)
     for (size_t i = 0; i < nparents; i++) {
         struct stat st;
         if (fstatat(AT_FDCWD, parents[i].text, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            stat_times(&st, parents[i].mtime_after, NULL);
+            child_stat_times(&st, parents[i].mtime_after, NULL);
             child_send(&parents[i]);
         }
     }
