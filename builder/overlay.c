@@ -160,6 +160,12 @@ configure(int fs, const struct overlay_plan *p, char *msg, size_t msgsz)
             return -1;
         }
     }
+    /* volatile: no syncs of the upper fs, at umount either; imgbuild makes a step's
+     * result durable itself, once, when it commits the upper dir (Linux >= 5.10) */
+    if (fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 && errno != EINVAL) {
+        take_log(fs, "overlay option", msg, msgsz);
+        return -1;
+    }
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
         take_log(fs, "create overlay", msg, msgsz);
         return -1;
