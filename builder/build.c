@@ -579,6 +579,7 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
         b.stages = ib_xcalloc(b.plan->nstages, sizeof(*b.stages));
         stage_labels(&b);
         rc = build_stages(&b, err);
+        sandbox_settle(); /* every step's mounts, cgroup and work dir gone */
     }
     if (rc == 0)
         rc = finish_image(&b, res, err);

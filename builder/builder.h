@@ -96,6 +96,12 @@ struct sandbox_cfg {
     size_t nmounts;
     int stdio[3];      /* the command's stdin, stdout, stderr; -1 = /dev/null */
     bool legacy_mount; /* mount the overlay with mount(2) options instead of fsconfig */
+    /* Return as soon as the command and everything it started are gone (the init reaps
+     * them all and reports): the upper dir is then complete.  The rest of the teardown (the
+     * init's exit, which unmounts the step's mounts, and removing the cgroup, the scratch
+     * dir and cfg->work, which the sandbox then owns) runs on a background thread; see
+     * sandbox_settle.  Only without RUN mounts (nmounts == 0). */
+    bool async_teardown;
 };
 
 struct sandbox_result {
@@ -113,6 +119,11 @@ void sandbox_cfg_init(struct sandbox_cfg *cfg);
 /* Run one step.  Returns 0 when the command ran (whatever its exit status: see *res) and -1
  * when the sandbox could not be set up (IB_E_SANDBOX, or IB_E_SYS with errno). */
 int sandbox_run(const struct sandbox_cfg *cfg, struct sandbox_result *res, struct ib_err **err);
+/* Wait until every teardown left by async_teardown steps has finished and remove the spare
+ * cgroup made ahead for the next step; a program calls it before it exits.  (sandbox_run
+ * itself waits only for earlier steps' inits to exit before it mounts: an upper dir still
+ * held by a dying overlay must not become a lower.) */
+void sandbox_settle(void);
 /* True when the step succeeded (exit status 0, no signal, no OOM kill). */
 bool sandbox_result_ok(const struct sandbox_result *res);
 /* "exit status 3", "killed by signal 9 (Killed)", "killed: out of memory, limit 64 MiB". */

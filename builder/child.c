@@ -1,13 +1,16 @@
 /* builder/child.c: the sandbox child, from clone() to execve().
  *
- * The sequence follows crun and bubblewrap: wait until the parent has put us
- * in the step's cgroup, unshare the cgroup namespace (so the cgroup is our
- * root), make every mount private, mount the overlay on an empty dir outside
- * the upper dir, pivot_root into it and detach the old root, then build /dev,
- * /proc (masked and read-only paths) and a read-only /sys, bind the per-step
- * /etc files, resolve the user in the image's own files, create the workdir,
- * and fork: the command (caps cut, no_new_privs, seccomp) and this process as
- * PID 1, reaping zombies and forwarding signals until the command exits.
+ * The sequence follows crun and bubblewrap: make every mount private, mount
+ * the overlay on an empty dir outside the upper dir, pivot_root into it and
+ * detach the old root, then build /dev, /proc (masked and read-only paths) and
+ * a read-only /sys, bind the per-step /etc files, resolve the user in the
+ * image's own files and create the workdir -- meanwhile the parent puts us in
+ * the step's cgroup; we wait for its word only then, unshare the cgroup
+ * namespace (so the cgroup is our root) and fork: the command (caps cut,
+ * no_new_privs, seccomp) and this process as PID 1, reaping zombies and
+ * forwarding signals until the command exits; then it kills and reaps what is
+ * left and reports the command's status, so the parent knows the upper dir is
+ * complete before this process's exit has unmounted everything.
  *
  * Nothing here allocates (see sandbox.h); errors go to the parent as one
  * struct child_msg and the process exits 127.
@@ -499,9 +502,14 @@ run_command(const struct sandbox_user *u)
     if (pid < 0)
         die("start the command");
     sigset_t old = a.mask;
-    /* PID 1: forward signals, reap everything, report the command's status */
+    /* PID 1: forward signals, reap everything, report the command's status.  It keeps
+     * no other fd: the parent's end of the output pipe sees EOF when the command's
+     * processes are gone, not when this process's exit has finished the teardown. */
     main_pid = pid;
-    close(plan->msg_wr);
+    int keep = plan->status_wr;
+    if (keep > 0)
+        close_range(0, (unsigned)keep - 1, 0);
+    close_range((unsigned)keep + 1, ~0U, 0);
     struct sigaction fw;
     memset(&fw, 0, sizeof(fw));
     fw.sa_handler = forward;
@@ -521,9 +529,15 @@ run_command(const struct sandbox_user *u)
             break;
         }
     }
+    /* what the command left behind goes now, as it would with our exit, but before the
+     * report: once the parent has it, nothing can write to the upper dir any more */
+    main_pid = 0;
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+        ;
     ssize_t r = write(plan->status_wr, &status, sizeof(status));
     (void)r;
-    _exit(0); /* the kernel now kills whatever the command left behind */
+    _exit(0);
 }
 
 _Noreturn void
@@ -533,16 +547,6 @@ sandbox_child_main(struct child_plan *p)
     for (int i = 0; i < 3; i++)
         close(p->close_fds[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    char c;
-    ssize_t r;
-    do
-        r = read(p->sync_rd, &c, 1);
-    while (r < 0 && errno == EINTR);
-    if (r != 1)
-        _exit(127); /* the parent gave up */
-    close(p->sync_rd);
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        die("unshare the cgroup namespace");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         die("make mounts private");
     if (sethostname(p->hostname, strlen(p->hostname)) < 0)
@@ -566,5 +570,15 @@ sandbox_child_main(struct child_plan *p)
         p->env[p->envn + 1] = NULL;
     }
     make_workdir(p->cfg->workdir ? p->cfg->workdir : "/", &u);
+    char c;
+    ssize_t r;
+    do
+        r = read(p->sync_rd, &c, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1)
+        _exit(127); /* the parent gave up */
+    close(p->sync_rd);
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        die("unshare the cgroup namespace");
     run_command(&u);
 }

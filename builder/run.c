@@ -308,6 +308,7 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
     cfg.limits = b->o->limits;
     cfg.mounts = rm->sm;
     cfg.nmounts = rm->nsm;
+    cfg.async_teardown = rm->nsm == 0; /* the sandbox then removes work */
     AUTO_FREE char *scratch = NULL;
     if (rm->nsm) {
         /* on the store's filesystem: the mounts' overlays need a real upper dir */
@@ -325,7 +326,8 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
         .b = b, .step = sp->no, .fd = -1, .tail = IB_BUF_INIT, .line = IB_BUF_INIT};
     struct sandbox_result res;
     rc = run_sandbox(sp, &cfg, &cap, &res, err);
-    ib_rm_rf_at(AT_FDCWD, work, NULL);
+    if (!cfg.async_teardown)
+        ib_rm_rf_at(AT_FDCWD, work, NULL);
     if (scratch)
         ib_rm_rf_at(AT_FDCWD, scratch, NULL);
     if (empty_lower)

@@ -2,13 +2,16 @@
  *
  * sandbox_run: prepare everything the child needs (so it never allocates),
  * create the step's cgroup, clone the child into new namespaces, put it in the
- * cgroup, let it go, collect its setup records or error, wait for the init,
- * read the cgroup's stats, remove the cgroup and make the upper dir hold
- * exactly the step's change (no mount-point stubs left).
+ * cgroup while the child sets up its mounts, let it go, collect its setup
+ * records or error, wait for the init's report (or its exit), read the
+ * cgroup's stats, remove the cgroup and make the upper dir hold exactly the
+ * step's change (no mount-point stubs left).  With async_teardown the init's
+ * exit and the removals run on a background thread (the "teardown").
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -408,6 +411,181 @@ wait_child(pid_t pid, int *status)
 
 IB_DEFINE_AUTO(struct cgroup, cgroup_free)
 
+/* ---- teardowns left to the background thread ------------------------------------- */
+
+struct teardown {
+    struct teardown *next;
+    pid_t pid;          /* the init, which has reported and is exiting */
+    struct cgroup *cg;  /* removed once the init is gone */
+    char *work;         /* the overlay's work dir: removed once it is unmounted */
+    char *scratch;      /* the scratch dir: removed (own) or emptied */
+    bool own_scratch;
+    char *cg_parent;    /* then make a spare cgroup like this step's */
+    struct sandbox_limits limits;
+};
+
+static pthread_mutex_t td_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t td_cond = PTHREAD_COND_INITIALIZER;
+static struct teardown *td_head;
+static struct teardown **td_tail = &td_head;
+static unsigned td_pending; /* queued or running */
+static unsigned td_inits;   /* of those, the ones whose init has not exited yet */
+static bool td_started;
+
+/* A fresh cgroup made ahead for the next step (by the thread, after a teardown). */
+static struct {
+    struct cgroup *cg;
+    char *parent;
+    struct sandbox_limits limits;
+} spare;
+
+static void clean_scratch(const char *dir, bool remove_dir);
+static int new_cgroup(const char *parent, const struct sandbox_limits *lim, struct cgroup **out,
+                      struct ib_err **err);
+
+static void
+make_spare(const char *parent, const struct sandbox_limits *lim)
+{
+    pthread_mutex_lock(&td_lock);
+    bool have = spare.cg != NULL;
+    pthread_mutex_unlock(&td_lock);
+    struct cgroup *cg = NULL;
+    AUTO_ERR struct ib_err *ignore = NULL;
+    if (have || new_cgroup(parent, lim, &cg, &ignore) < 0)
+        return;
+    pthread_mutex_lock(&td_lock);
+    if (!spare.cg) {
+        spare.cg = cg;
+        spare.parent = ib_xstrdup(parent);
+        spare.limits = *lim;
+        cg = NULL;
+    }
+    pthread_mutex_unlock(&td_lock);
+    if (cg) {
+        cgroup_remove(cg, &ignore);
+        cgroup_free(cg);
+    }
+}
+
+/* The spare when it was made for parent and lim, else NULL; the spare is gone either way
+ * when all is true. */
+static struct cgroup *
+take_spare(const char *parent, const struct sandbox_limits *lim, bool all)
+{
+    struct cgroup *cg = NULL, *drop = NULL;
+    pthread_mutex_lock(&td_lock);
+    if (spare.cg && strcmp(spare.parent, parent) == 0 &&
+        memcmp(&spare.limits, lim, sizeof(*lim)) == 0)
+        cg = spare.cg;
+    else if (all)
+        drop = spare.cg;
+    if (cg || drop) {
+        spare.cg = NULL;
+        free(spare.parent);
+        spare.parent = NULL;
+    }
+    pthread_mutex_unlock(&td_lock);
+    if (drop) {
+        AUTO_ERR struct ib_err *ignore = NULL;
+        cgroup_remove(drop, &ignore);
+        cgroup_free(drop);
+    }
+    return cg;
+}
+
+static void
+teardown_run(struct teardown *t)
+{
+    int st;
+    wait_child(t->pid, &st);
+    pthread_mutex_lock(&td_lock);
+    td_inits--;
+    pthread_cond_broadcast(&td_cond);
+    pthread_mutex_unlock(&td_lock);
+    AUTO_ERR struct ib_err *ignore = NULL;
+    cgroup_remove(t->cg, &ignore);
+    cgroup_free(t->cg);
+    if (t->work)
+        ib_rm_rf_at(AT_FDCWD, t->work, NULL);
+    if (t->scratch)
+        clean_scratch(t->scratch, t->own_scratch);
+    make_spare(t->cg_parent, &t->limits);
+    free(t->work);
+    free(t->scratch);
+    free(t->cg_parent);
+    free(t);
+}
+
+static void *
+teardown_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&td_lock);
+    for (;;) {
+        while (!td_head)
+            pthread_cond_wait(&td_cond, &td_lock);
+        struct teardown *t = td_head;
+        td_head = t->next;
+        if (!td_head)
+            td_tail = &td_head;
+        pthread_mutex_unlock(&td_lock);
+        teardown_run(t);
+        pthread_mutex_lock(&td_lock);
+        td_pending--;
+        pthread_cond_broadcast(&td_cond);
+    }
+    return NULL;
+}
+
+/* Queue t; without a thread (it could not be started) do it now. */
+static void
+teardown_queue(struct teardown *t)
+{
+    pthread_mutex_lock(&td_lock);
+    if (!td_started) {
+        pthread_t th;
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with the main thread */
+        td_started = pthread_create(&th, NULL, teardown_thread, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (td_started)
+            pthread_detach(th);
+    }
+    td_inits++;
+    if (!td_started) {
+        pthread_mutex_unlock(&td_lock);
+        teardown_run(t);
+        return;
+    }
+    t->next = NULL;
+    *td_tail = t;
+    td_tail = &t->next;
+    td_pending++;
+    pthread_cond_broadcast(&td_cond);
+    pthread_mutex_unlock(&td_lock);
+}
+
+/* Wait until every queued init has exited (its mounts are gone). */
+static void
+wait_inits(void)
+{
+    pthread_mutex_lock(&td_lock);
+    while (td_inits)
+        pthread_cond_wait(&td_cond, &td_lock);
+    pthread_mutex_unlock(&td_lock);
+}
+
+void
+sandbox_settle(void)
+{
+    pthread_mutex_lock(&td_lock);
+    while (td_pending)
+        pthread_cond_wait(&td_cond, &td_lock);
+    pthread_mutex_unlock(&td_lock);
+    take_spare("", &(struct sandbox_limits){0}, true);
+}
+
 struct run_state {
     struct child_plan plan;
     struct ib_strv argv, env;
@@ -416,6 +594,7 @@ struct run_state {
     int pipes[3][2]; /* sync, msg, status: [0] read, [1] write */
     struct child_msg *msgs;
     size_t nmsgs;
+    bool work_queued; /* cfg->work goes with the teardown */
 };
 
 static void
@@ -505,15 +684,23 @@ prepare(const struct sandbox_cfg *cfg, struct run_state *s, struct ib_err **err)
 static atomic_uint step_counter;
 
 static int
+new_cgroup(const char *parent, const struct sandbox_limits *lim, struct cgroup **out,
+           struct ib_err **err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "step-%ld-%u", (long)getpid(), atomic_fetch_add(&step_counter, 1));
+    return cgroup_create(parent, name, lim, out, err);
+}
+
+static int
 run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *res,
     struct ib_err **err)
 {
-    IB_AUTO(cgroup_free) struct cgroup *cg = NULL;
-    char name[64];
-    snprintf(name, sizeof(name), "step-%ld-%u", (long)getpid(), atomic_fetch_add(&step_counter, 1));
-    if (cgroup_create(cfg->cgroup_parent ? cfg->cgroup_parent : "imgbuild", name, &cfg->limits, &cg,
-                      err) < 0)
+    const char *parent = cfg->cgroup_parent ? cfg->cgroup_parent : "imgbuild";
+    IB_AUTO(cgroup_free) struct cgroup *cg = take_spare(parent, &cfg->limits, false);
+    if (!cg && new_cgroup(parent, &cfg->limits, &cg, err) < 0)
         return ib_err_prefix(err, "sandbox cgroup");
+    wait_inits(); /* no upper dir of a dying overlay among our lowers */
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
     if (cfg->net == SANDBOX_NET_NONE)
         flags |= CLONE_NEWNET;
@@ -538,22 +725,43 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
         kill(pid, SIGKILL);
     else
         rc = sandbox_read_child_err(s->pipes[1][0], &s->msgs, &s->nmsgs, err);
+    /* the init's report: the command's status, once nothing of the step runs any more */
+    int cmd_status;
+    ssize_t r;
+    do
+        r = read(s->pipes[2][0], &cmd_status, sizeof(cmd_status));
+    while (r < 0 && errno == EINTR);
+    bool reported = r == (ssize_t)sizeof(cmd_status);
+    bool async = cfg->async_teardown && reported && rc == 0;
     int st = 0;
-    if (wait_child(pid, &st) < 0 && rc == 0)
+    if (!async && wait_child(pid, &st) < 0 && rc == 0)
         rc = ib_fail_errno(err, "sandbox: wait");
     res->wall_usec = now_usec() - t0;
-    int cmd_status;
-    ssize_t r = read(s->pipes[2][0], &cmd_status, sizeof(cmd_status));
-    if (r != (ssize_t)sizeof(cmd_status))
+    if (!reported)
         cmd_status = st; /* the init itself died (killed, or setup failed) */
     struct cgroup_stats stats = {0};
     AUTO_ERR struct ib_err *stat_err = NULL;
     cgroup_read_stats(cg, &stats, &stat_err);
-    AUTO_ERR struct ib_err *rm_err = NULL;
-    if (cgroup_remove(cg, &rm_err) < 0 && rc == 0) {
-        rc = ib_fail(err, rm_err->kind, "sandbox cleanup: %s", rm_err->msg);
-        if (err && *err)
-            (*err)->sys = rm_err->sys;
+    if (async) {
+        struct teardown *t = ib_xcalloc(1, sizeof(*t));
+        t->pid = pid;
+        t->cg = cg;
+        cg = NULL;
+        t->work = ib_xstrdup(cfg->work);
+        t->scratch = s->scratch;
+        t->own_scratch = s->own_scratch;
+        t->cg_parent = ib_xstrdup(parent);
+        t->limits = cfg->limits;
+        s->scratch = NULL;
+        s->work_queued = true;
+        teardown_queue(t);
+    } else {
+        AUTO_ERR struct ib_err *rm_err = NULL;
+        if (cgroup_remove(cg, &rm_err) < 0 && rc == 0) {
+            rc = ib_fail(err, rm_err->kind, "sandbox cleanup: %s", rm_err->msg);
+            if (err && *err)
+                (*err)->sys = rm_err->sys;
+        }
     }
     remove_stubs(s->plan.upper_fd, s->msgs, s->nmsgs);
     if (rc < 0)
@@ -587,5 +795,7 @@ sandbox_run(const struct sandbox_cfg *cfg, struct sandbox_result *res, struct ib
     if (rc == 0)
         rc = run(cfg, &s, res, err);
     run_state_release(&s);
+    if (cfg->async_teardown && !s.work_queued)
+        ib_rm_rf_at(AT_FDCWD, cfg->work, NULL); /* ours to remove, whatever happened */
     return rc;
 }

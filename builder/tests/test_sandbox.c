@@ -290,6 +290,43 @@ TEST(run_setup_error_is_reported)
     ib_err_free(err);
 }
 
+TEST(run_async_teardown)
+{
+    struct ib_err *err = NULL;
+    struct sandbox_cfg cfg;
+    sandbox_cfg_init(&cfg);
+    cfg.stdio[0] = cfg.stdio[1] = cfg.stdio[2] = -1;
+    cfg.async_teardown = true;
+    /* a daemon that keeps writing: it must be gone when sandbox_run returns */
+    const char *argv[] = {"sh", "-c",
+                          "echo done > /result; (while :; do echo x >> /late; sleep 0.01; done) "
+                          "</dev/null >/dev/null 2>&1 & sleep 0.05; exit 3",
+                          NULL};
+    struct sandbox_result res;
+    CHECK_OK(run_in("async", argv, &cfg, &res, &err));
+    CHECK_INT(res.exit_code, 3);
+    AUTO_FREE char *up = ib_xasprintf("%s/async.up", ib_test_tmpdir());
+    AUTO_FREE char *wk = ib_xasprintf("%s/async.wk", ib_test_tmpdir());
+    AUTO_FREE char *result = ib_path_join(up, "result");
+    AUTO_FREE char *got = ib_test_slurp(result, NULL);
+    CHECK_STR(got, "done\n");
+    AUTO_FREE char *late = ib_path_join(up, "late");
+    struct stat a, b;
+    CHECK(stat(late, &a) == 0);
+    usleep(100 * 1000);
+    CHECK(stat(late, &b) == 0);
+    CHECK_INT((long)a.st_size, (long)b.st_size); /* nobody writes any more */
+    sandbox_settle();
+    CHECK(access(wk, F_OK) < 0 && errno == ENOENT); /* the sandbox removed the work dir */
+    /* a setup error with async_teardown: reported, and the work dir is still removed */
+    cfg.user = "nosuchuser";
+    CHECK(run_in("async2", argv, &cfg, &res, &err) < 0);
+    ib_err_free(err);
+    sandbox_settle();
+    AUTO_FREE char *wk2 = ib_xasprintf("%s/async2.wk", ib_test_tmpdir());
+    CHECK(access(wk2, F_OK) < 0 && errno == ENOENT);
+}
+
 /* ---- RUN --mount in the sandbox ------------------------------------------------ */
 
 static void
