@@ -415,12 +415,12 @@ IB_DEFINE_AUTO(struct cgroup, cgroup_free)
 
 struct teardown {
     struct teardown *next;
-    pid_t pid;          /* the init, which has reported and is exiting */
-    struct cgroup *cg;  /* removed once the init is gone */
-    char *work;         /* the overlay's work dir: removed once it is unmounted */
-    char *scratch;      /* the scratch dir: removed (own) or emptied */
+    pid_t pid;         /* the init, which has reported and is exiting */
+    struct cgroup *cg; /* removed once the init is gone */
+    char *work;        /* the overlay's work dir: removed once it is unmounted */
+    char *scratch;     /* the scratch dir: removed (own) or emptied */
     bool own_scratch;
-    char *cg_parent;    /* then make a spare cgroup like this step's */
+    char *cg_parent; /* then make a spare cgroup like this step's */
     struct sandbox_limits limits;
 };
 
