@@ -26,7 +26,9 @@ endif
 CFLAGS  ?=
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) \
            -I. -I$(BUILD) $(PKG_CFLAGS)
-LDFLAGS += -pie $(SANFLAGS)
+# -z now: bind every symbol at start-up (full RELRO).  Lazy binding would write the GOT in
+# each sandbox child (a copy-on-write page fault per page) the first time it calls a function.
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread
 RE2CFLAGS = -W -Werror --no-generation-date --no-version
 
