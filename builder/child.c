@@ -41,7 +41,9 @@
 #include "builder/child.h"
 #include "common/banned.h"
 
-static struct child_plan *plan;
+/* Per sandbox: the child runs on the TLS of the thread that cloned it (CLONE_VM), which
+ * sleeps until the child is gone, so parallel sandboxes do not share these. */
+static __thread struct child_plan *plan;
 
 void
 child_send(const struct child_msg *m)
@@ -101,7 +103,7 @@ ensure(const char *path, bool is_dir)
 }
 
 /* Detached bind mounts of the per-step /etc files, taken before the old root goes away. */
-static int etc_trees[3];
+static __thread int etc_trees[3];
 
 static void
 clone_etc_files(void)
@@ -446,7 +448,7 @@ exec_command(void)
     die("exec '%s': executable file not found in $PATH", cmd);
 }
 
-static volatile pid_t main_pid;
+static __thread volatile pid_t main_pid;
 
 static void
 forward(int sig)
@@ -544,6 +546,14 @@ _Noreturn void
 sandbox_child_main(struct child_plan *p)
 {
     plan = p;
+    /* the cloning thread blocks every signal; the step starts with none blocked */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct child_msg started;
+    memset(&started, 0, sizeof(started));
+    started.type = CHILD_MSG_STARTED;
+    child_send(&started);
     for (int i = 0; i < 3; i++)
         close(p->close_fds[i]);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);

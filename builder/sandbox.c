@@ -1,12 +1,13 @@
 /* builder/sandbox.c: run one RUN step in a sandbox (the parent's side).
  *
  * sandbox_run: prepare everything the child needs (so it never allocates),
- * create the step's cgroup, clone the child into new namespaces, put it in the
- * cgroup while the child sets up its mounts, let it go, collect its setup
- * records or error, wait for the init's report (or its exit), read the
- * cgroup's stats, remove the cgroup and make the upper dir hold exactly the
- * step's change (no mount-point stubs left).  With async_teardown the init's
- * exit and the removals run on a background thread (the "teardown").
+ * take the step's cgroup (made ahead, or now), clone the child into new
+ * namespaces (see "the spawner" below), put it in the cgroup while the child
+ * sets up its mounts, let it go, collect its setup records or error, wait for
+ * the init's report (or its exit), read the cgroup's stats, remove the cgroup
+ * and make the upper dir hold exactly the step's change (no mount-point stubs
+ * left).  With async_teardown the init's exit and the removals are left to the
+ * spawner thread (the "teardown").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -191,32 +192,50 @@ sandbox_parse_ulimit(const char *s, struct sandbox_rlimit *out, struct ib_err **
 /* ---- the child's records --------------------------------------------------- */
 
 int
+sandbox_read_child_msg(int fd, struct child_msg *m, struct ib_err **err)
+{
+    size_t got = 0;
+    while (got < sizeof(*m)) {
+        ssize_t r = read(fd, (char *)m + got, sizeof(*m) - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ib_fail_errno(err, "read from the sandbox child");
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got == 0)
+        return 1;
+    if (got != sizeof(*m))
+        return ib_fail(err, IB_E_SANDBOX, "sandbox child: truncated message");
+    m->text[sizeof(m->text) - 1] = '\0';
+    return 0;
+}
+
+int
+sandbox_child_msg_error(const struct child_msg *m, struct ib_err **err)
+{
+    if (m->type != CHILD_MSG_ERROR)
+        return ib_fail(err, IB_E_SANDBOX, "sandbox child: unexpected message %u", m->type);
+    if (m->err)
+        return ib_fail(err, IB_E_SANDBOX, "sandbox: %s: %s", m->text, strerror(m->err));
+    return ib_fail(err, IB_E_SANDBOX, "sandbox: %s", m->text);
+}
+
+int
 sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs, struct ib_err **err)
 {
     size_t cap = 0;
     for (;;) {
         struct child_msg m;
-        size_t got = 0;
-        while (got < sizeof(m)) {
-            ssize_t r = read(fd, (char *)&m + got, sizeof(m) - got);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return ib_fail_errno(err, "read from the sandbox child");
-            if (r == 0)
-                break;
-            got += (size_t)r;
-        }
-        if (got == 0)
-            return 0;
-        if (got != sizeof(m))
-            return ib_fail(err, IB_E_SANDBOX, "sandbox child: truncated message");
-        m.text[sizeof(m.text) - 1] = '\0';
-        if (m.type == CHILD_MSG_ERROR) {
-            if (m.err)
-                return ib_fail(err, IB_E_SANDBOX, "sandbox: %s: %s", m.text, strerror(m.err));
-            return ib_fail(err, IB_E_SANDBOX, "sandbox: %s", m.text);
-        }
+        int rc = sandbox_read_child_msg(fd, &m, err);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+        if (m.type == CHILD_MSG_ERROR)
+            return sandbox_child_msg_error(&m, err);
+        if (m.type == CHILD_MSG_STARTED)
+            continue;
         if (stubs) {
             IB_GROW(*stubs, *nstubs + 1, cap);
             (*stubs)[(*nstubs)++] = m;
@@ -411,11 +430,19 @@ wait_child(pid_t pid, int *status)
 
 IB_DEFINE_AUTO(struct cgroup, cgroup_free)
 
-/* ---- teardowns left to the background thread ------------------------------------- */
+/* ---- the spawner: one thread per step clones the init and outlives it ---------------
+ *
+ * The init is cloned with CLONE_VM|CLONE_VFORK, on a stack of its own, from a thread of
+ * its own: sharing the address space, nothing is copied and neither side takes
+ * copy-on-write faults afterwards (a fork of this large, multi-threaded process cost more
+ * than the rest of a step's setup: ~110 page faults per step, each ~40 us on this kind of
+ * VM).  CLONE_VFORK keeps that thread -- whose TLS the child uses for errno and for
+ * child.c's per-sandbox state -- asleep until the init has exited.  The thread then reaps
+ * the init and, when sandbox_run left it the teardown, removes the cgroup, the work and
+ * scratch dirs and makes a spare cgroup for the next step.
+ */
 
 struct teardown {
-    struct teardown *next;
-    pid_t pid;         /* the init, which has reported and is exiting */
     struct cgroup *cg; /* removed once the init is gone */
     char *work;        /* the overlay's work dir: removed once it is unmounted */
     char *scratch;     /* the scratch dir: removed (own) or emptied */
@@ -424,15 +451,33 @@ struct teardown {
     struct sandbox_limits limits;
 };
 
+enum spawn_decision { SPAWN_UNDECIDED, SPAWN_RETURN, SPAWN_TEARDOWN };
+
+struct spawn {
+    struct child_plan *plan;
+    unsigned long flags;
+    char *stack; /* the init's (CLONE_VM) */
+    size_t stacksz;
+    _Atomic pid_t tid; /* CLONE_PARENT_SETTID: the init's pid, before it runs */
+    /* this process's copies of the child's ends of the pipes (sync_rd, msg_wr, status_wr):
+     * closed by whoever is first, sandbox_run once the child runs, or this thread once it
+     * is gone -- so a child that dies early cannot leave sandbox_run reading forever */
+    _Atomic int cfds[3];
+    /* under td_lock: */
+    bool waited; /* the init is reaped (or clone failed) */
+    int wstatus;
+    pid_t pid;
+    bool counted; /* in td_inits */
+    enum spawn_decision decision;
+    struct teardown td;
+};
+
 static pthread_mutex_t td_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t td_cond = PTHREAD_COND_INITIALIZER;
-static struct teardown *td_head;
-static struct teardown **td_tail = &td_head;
-static unsigned td_pending; /* queued or running */
+static unsigned td_pending; /* teardowns left to spawner threads, not done yet */
 static unsigned td_inits;   /* of those, the ones whose init has not exited yet */
-static bool td_started;
 
-/* A fresh cgroup made ahead for the next step (by the thread, after a teardown). */
+/* A fresh cgroup made ahead for the next step (by a spawner, after a teardown). */
 static struct {
     struct cgroup *cg;
     char *parent;
@@ -496,12 +541,6 @@ take_spare(const char *parent, const struct sandbox_limits *lim, bool all)
 static void
 teardown_run(struct teardown *t)
 {
-    int st;
-    wait_child(t->pid, &st);
-    pthread_mutex_lock(&td_lock);
-    td_inits--;
-    pthread_cond_broadcast(&td_cond);
-    pthread_mutex_unlock(&td_lock);
     AUTO_ERR struct ib_err *ignore = NULL;
     cgroup_remove(t->cg, &ignore);
     cgroup_free(t->cg);
@@ -513,60 +552,162 @@ teardown_run(struct teardown *t)
     free(t->work);
     free(t->scratch);
     free(t->cg_parent);
-    free(t);
+}
+
+/* Close this process's copy of a child-side fd once (two threads may race to it). */
+static void
+close_once(_Atomic int *fd)
+{
+    int f = atomic_exchange(fd, -1);
+    if (f >= 0)
+        close(f);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+static int
+init_main(void *arg)
+{
+    struct spawn *sp = arg;
+    sandbox_child_main(sp->plan);
+}
+#endif
+
+static void
+send_clone_error(int fd, int e)
+{
+    struct child_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = CHILD_MSG_ERROR;
+    m.err = e;
+    snprintf(m.text, sizeof(m.text), "clone");
+    ssize_t r = write(fd, &m, sizeof(m));
+    (void)r;
 }
 
 static void *
-teardown_thread(void *arg)
+spawner(void *arg)
 {
-    (void)arg;
+    struct spawn *sp = arg;
+    pid_t pid;
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan cannot follow a child onto a stack of ours: a copy-on-write child instead,
+     * on (a copy of) this thread's stack */
+    pid = (pid_t)syscall(SYS_clone, (sp->flags & ~(unsigned long)CLONE_VM) | SIGCHLD, NULL,
+                         &sp->tid, NULL, NULL);
+    if (pid == 0)
+        sandbox_child_main(sp->plan);
+#else
+    pid = clone(init_main, sp->stack + sp->stacksz, (int)sp->flags | SIGCHLD, sp, &sp->tid);
+#endif
+    /* here the init has exited (CLONE_VFORK), or never ran */
+    int e = errno, st = 0;
+    if (pid < 0) {
+        int fd = atomic_load(&sp->cfds[1]);
+        if (fd >= 0)
+            send_clone_error(fd, e);
+    }
+    for (int i = 0; i < 3; i++)
+        close_once(&sp->cfds[i]);
+    if (pid > 0)
+        wait_child(pid, &st);
+    munmap(sp->stack, sp->stacksz);
     pthread_mutex_lock(&td_lock);
-    for (;;) {
-        while (!td_head)
-            pthread_cond_wait(&td_cond, &td_lock);
-        struct teardown *t = td_head;
-        td_head = t->next;
-        if (!td_head)
-            td_tail = &td_head;
-        pthread_mutex_unlock(&td_lock);
-        teardown_run(t);
+    sp->waited = true;
+    sp->wstatus = st;
+    sp->pid = pid;
+    if (sp->counted) {
+        td_inits--;
+        sp->counted = false;
+    }
+    pthread_cond_broadcast(&td_cond);
+    while (sp->decision == SPAWN_UNDECIDED)
+        pthread_cond_wait(&td_cond, &td_lock);
+    pthread_mutex_unlock(&td_lock);
+    if (sp->decision == SPAWN_TEARDOWN) {
+        teardown_run(&sp->td);
         pthread_mutex_lock(&td_lock);
         td_pending--;
         pthread_cond_broadcast(&td_cond);
+        pthread_mutex_unlock(&td_lock);
     }
+    free(sp);
     return NULL;
 }
 
-/* Queue t; without a thread (it could not be started) do it now. */
+/* Start the spawner thread for plan; it takes the fds in cfds (set to -1 then).  Returns
+ * NULL (err set) when it cannot. */
+static struct spawn *
+spawn_start(struct child_plan *plan, unsigned long flags, int *cfds[3], struct ib_err **err)
+{
+    struct spawn *sp = ib_xcalloc(1, sizeof(*sp));
+    sp->plan = plan;
+    sp->flags = flags | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID;
+    for (int i = 0; i < 3; i++)
+        atomic_store(&sp->cfds[i], *cfds[i]);
+    sp->stacksz = 256 << 10;
+    sp->stack = mmap(NULL, sp->stacksz, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (sp->stack == MAP_FAILED) {
+        free(sp);
+        ib_fail_errno(err, "mmap a stack");
+        return NULL;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with the other threads */
+    pthread_t th;
+    int rc = pthread_create(&th, &attr, spawner, sp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        munmap(sp->stack, sp->stacksz);
+        free(sp);
+        ib_fail_sys(err, rc, "sandbox: start a thread");
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++)
+        *cfds[i] = -1;
+    return sp;
+}
+
+/* Leave the spawner to end alone: with t, it does the teardown (sp is gone after this). */
 static void
-teardown_queue(struct teardown *t)
+spawn_hand_off(struct spawn *sp, const struct teardown *t)
 {
     pthread_mutex_lock(&td_lock);
-    if (!td_started) {
-        pthread_t th;
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with the main thread */
-        td_started = pthread_create(&th, NULL, teardown_thread, NULL) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (td_started)
-            pthread_detach(th);
+    if (t) {
+        sp->td = *t;
+        td_pending++;
+        if (!sp->waited) {
+            td_inits++;
+            sp->counted = true;
+        }
+        sp->decision = SPAWN_TEARDOWN;
+    } else {
+        sp->decision = SPAWN_RETURN;
     }
-    td_inits++;
-    if (!td_started) {
-        pthread_mutex_unlock(&td_lock);
-        teardown_run(t);
-        return;
-    }
-    t->next = NULL;
-    *td_tail = t;
-    td_tail = &t->next;
-    td_pending++;
     pthread_cond_broadcast(&td_cond);
     pthread_mutex_unlock(&td_lock);
 }
 
-/* Wait until every queued init has exited (its mounts are gone). */
+/* Wait until the init is reaped; its wait status (0 when clone failed).  Ends sp. */
+static int
+spawn_wait(struct spawn *sp)
+{
+    pthread_mutex_lock(&td_lock);
+    while (!sp->waited)
+        pthread_cond_wait(&td_cond, &td_lock);
+    int st = sp->wstatus;
+    pthread_mutex_unlock(&td_lock);
+    spawn_hand_off(sp, NULL);
+    return st;
+}
+
+/* Wait until every handed-off init has exited (its mounts are gone). */
 static void
 wait_inits(void)
 {
@@ -705,25 +846,31 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
     if (cfg->net == SANDBOX_NET_NONE)
         flags |= CLONE_NEWNET;
     uint64_t t0 = now_usec();
-    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
-    if (pid < 0) {
-        ib_fail_errno(err, "sandbox: clone");
+    int *cfds[3] = {&s->pipes[0][0], &s->pipes[1][1], &s->pipes[2][1]};
+    struct spawn *sp = spawn_start(&s->plan, flags, cfds, err);
+    if (!sp) {
         AUTO_ERR struct ib_err *ignore = NULL;
         cgroup_remove(cg, &ignore);
         return -1;
     }
-    if (pid == 0)
-        sandbox_child_main(&s->plan);
-    close_fd(&s->pipes[0][0]);
-    close_fd(&s->pipes[1][1]);
-    close_fd(&s->pipes[2][1]);
-    int rc = cgroup_add_pid(cg, pid, err);
+    /* the child's first record says it runs (its pid is known then), or clone failed */
+    struct child_msg first;
+    int rc = sandbox_read_child_msg(s->pipes[1][0], &first, err);
+    if (rc == 0 && first.type != CHILD_MSG_STARTED)
+        rc = sandbox_child_msg_error(&first, err);
+    else if (rc == 1)
+        rc = ib_fail(err, IB_E_SANDBOX, "sandbox: the child ended before it started");
+    pid_t pid = rc == 0 ? atomic_load(&sp->tid) : -1;
+    for (int i = 0; i < 3; i++)
+        close_once(&sp->cfds[i]);
+    if (rc == 0)
+        rc = cgroup_add_pid(cg, pid, err);
     if (rc == 0 && write(s->pipes[0][1], "g", 1) != 1)
         rc = ib_fail_errno(err, "sandbox: start the child");
     close_fd(&s->pipes[0][1]);
-    if (rc < 0)
+    if (rc < 0 && pid > 0)
         kill(pid, SIGKILL);
-    else
+    else if (rc == 0)
         rc = sandbox_read_child_err(s->pipes[1][0], &s->msgs, &s->nmsgs, err);
     /* the init's report: the command's status, once nothing of the step runs any more */
     int cmd_status;
@@ -733,9 +880,7 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
     while (r < 0 && errno == EINTR);
     bool reported = r == (ssize_t)sizeof(cmd_status);
     bool async = cfg->async_teardown && reported && rc == 0;
-    int st = 0;
-    if (!async && wait_child(pid, &st) < 0 && rc == 0)
-        rc = ib_fail_errno(err, "sandbox: wait");
+    int st = async ? 0 : spawn_wait(sp);
     res->wall_usec = now_usec() - t0;
     if (!reported)
         cmd_status = st; /* the init itself died (killed, or setup failed) */
@@ -743,18 +888,16 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
     AUTO_ERR struct ib_err *stat_err = NULL;
     cgroup_read_stats(cg, &stats, &stat_err);
     if (async) {
-        struct teardown *t = ib_xcalloc(1, sizeof(*t));
-        t->pid = pid;
-        t->cg = cg;
+        struct teardown t = {.cg = cg,
+                             .work = ib_xstrdup(cfg->work),
+                             .scratch = s->scratch,
+                             .own_scratch = s->own_scratch,
+                             .cg_parent = ib_xstrdup(parent),
+                             .limits = cfg->limits};
         cg = NULL;
-        t->work = ib_xstrdup(cfg->work);
-        t->scratch = s->scratch;
-        t->own_scratch = s->own_scratch;
-        t->cg_parent = ib_xstrdup(parent);
-        t->limits = cfg->limits;
         s->scratch = NULL;
         s->work_queued = true;
-        teardown_queue(t);
+        spawn_hand_off(sp, &t);
     } else {
         AUTO_ERR struct ib_err *rm_err = NULL;
         if (cgroup_remove(cg, &rm_err) < 0 && rc == 0) {

@@ -99,6 +99,7 @@ int sandbox_user_resolve(const char *spec, const char *passwd, size_t passwd_len
 /* One record the child sends over its CLOEXEC pipe before it execs. */
 enum child_msg_type {
     CHILD_MSG_ERROR = 1, /* setup failed: err, msg */
+    CHILD_MSG_STARTED,   /* the first record: the child runs (its pid is known) */
     CHILD_MSG_STUB,      /* a mount point created in the rootfs: path, is_dir */
     CHILD_MSG_PARENT,    /* a dir that got stubs: path, its times before and after */
 };
@@ -116,5 +117,9 @@ struct child_msg {
 /* Read the child's records until EOF (it exec'd or died).  Stub records are appended to
  * stubs (may be NULL).  Returns -1 with the child's error as an IB_E_SANDBOX error. */
 int sandbox_read_child_err(int fd, struct child_msg **stubs, size_t *nstubs, struct ib_err **err);
+/* One record: 0, 1 at EOF, -1 on a read error or a truncated record. */
+int sandbox_read_child_msg(int fd, struct child_msg *m, struct ib_err **err);
+/* An ERROR record (or any unexpected one) as the IB_E_SANDBOX error; returns -1. */
+int sandbox_child_msg_error(const struct child_msg *m, struct ib_err **err);
 
 #endif
