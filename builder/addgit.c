@@ -133,11 +133,13 @@ copy_add_git(struct copyjob *j, const char *src, struct ib_err **err)
     AUTO_FREE char *git = NULL;
     AUTO_FREE char *tmp = NULL;
     AUTO_FREE char *home = NULL;
-    if (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, &tmp, &home, err) < 0)
+    bool local = cg->url.ref && gitsrc_is_commit_id(cg->url.ref); /* no git needed to resolve */
+    if (!local && (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, &tmp, &home, err) < 0))
         return ib_err_prefix(err, "git repository %s", cg->shown);
     struct gitsrc_run g = {.git = git, .home = home, .timeout = gitsrc_timeout()};
     int rc = gitsrc_resolve(&g, &cg->url, &cg->rev, err);
-    ib_rm_rf_at(AT_FDCWD, tmp, NULL);
+    if (tmp)
+        ib_rm_rf_at(AT_FDCWD, tmp, NULL);
     if (rc < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
     if (check_commit(cg, j->checksum, "--checksum=", err) < 0 ||

@@ -374,7 +374,8 @@ make_env(const struct gitsrc_run *g, struct ib_strv *env)
     ib_strv_push(env, "GIT_CONFIG_GLOBAL=/dev/null");
     ib_strv_push(env, "GIT_TERMINAL_PROMPT=0");
     ib_strv_push(env, "GIT_ALLOW_PROTOCOL=http:https:ssh:git");
-    ib_strv_push(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes");
+    ib_strv_push(env,
+                 "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none");
     ib_strv_push(env, "GIT_NO_REPLACE_OBJECTS=1");
     ib_strv_push(env, "GIT_LFS_SKIP_SMUDGE=1");
     ib_strv_push(env, "GIT_HTTP_LOW_SPEED_LIMIT=1");
@@ -492,21 +493,23 @@ run_status(const struct gitsrc_run *g, const char *dir, const char *const *args,
     for (int i = 0; i < 2; i++)
         if (pf[i].fd >= 0)
             close(pf[i].fd);
-    int ws = 0;
-    while (!late && !big) {
-        pid_t w = waitpid(pid, &ws, WNOHANG);
-        if (w == pid || (w < 0 && errno != EINTR))
+    while (!late && !big) { /* wait for the exit, but leave the zombie (its pid, its group) */
+        siginfo_t si = {0};
+        int w = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((w == 0 && si.si_pid == pid) || (w < 0 && errno != EINTR))
             break;
         if (now() > deadline)
             late = true;
         else
             usleep(10000);
     }
-    kill(-pid, SIGKILL); /* whatever git left running in its group */
-    if (late || big) {
+    kill(-pid, SIGKILL); /* whatever git left running in its group, or git itself */
+    if (late || big)
         kill(pid, SIGKILL);
-        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-            ;
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (late || big) {
         return late
                    ? ib_fail(err, IB_E_BUILD, "git %s: timed out after %d s (IMGBUILD_GIT_TIMEOUT)",
                              args[0], g->timeout)
