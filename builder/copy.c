@@ -163,6 +163,7 @@ copyjob_release(struct copyjob *j)
         free(j->ents[i].src);
         free(j->ents[i].dst);
         free(j->ents[i].data);
+        copy_git_free(j->ents[i].git);
     }
     free(j->ents);
     ib_strv_release(&j->excludes);

@@ -14,14 +14,18 @@ enum copy_ent_kind {
     COPY_ENT_ARCHIVE, /* ADD: a local archive, unpacked into dst */
     COPY_ENT_HEREDOC, /* COPY <<EOF: data */
     COPY_ENT_URL,     /* ADD <url>: src is the digest of the downloaded blob */
+    COPY_ENT_GIT,     /* ADD <git ref>: src is the URL (redacted), git the resolved source */
 };
+
+struct copy_git;
 
 struct copy_ent {
     char *src; /* relative to the source root ("" = the root) */
     char *dst; /* relative to the image root, clean ("" = /) */
     struct stat st;
     int kind;
-    char *data; /* heredoc contents */
+    char *data;           /* heredoc contents */
+    struct copy_git *git; /* COPY_ENT_GIT */
 };
 
 struct copyjob {
@@ -53,6 +57,15 @@ int copy_resolve_chown(struct copyjob *j, const char *spec, struct ib_err **err)
 bool copy_is_archive(int dirfd, const char *rel);
 /* ADD <url>: download (or find in the store's cache) and add one COPY_ENT_URL entry. */
 int copy_add_url(struct copyjob *j, const char *url, const char *checksum, struct ib_err **err);
+/* ADD <git ref> (addgit.c): resolve the ref to a commit (ls-remote) and add one COPY_ENT_GIT
+ * entry; its key line; on a miss, fetch and check out the commit into *tmp (a temporary dir
+ * of the store, which the caller removes) and fill sub->ents with the tree to write from
+ * *treefd (the top first, then its contents). */
+int copy_add_git(struct copyjob *j, const char *src, struct ib_err **err);
+void copy_git_inputs(const struct copy_ent *e, struct ib_buf *inputs);
+int copy_git_checkout(struct copyjob *j, const struct copy_ent *e, struct copyjob *sub, int *treefd,
+                      char **tmp, struct ib_err **err);
+void copy_git_free(struct copy_git *cg);
 bool numeric_prefix(const char *s, unsigned long *out);
 /* The source lines of the cache key (and of --explain-cache): paths, modes and, with
  * contents, file digests (through the metadata cache) and link targets. */

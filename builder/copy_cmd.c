@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "builder/gitsrc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/mem.h"
@@ -106,6 +107,10 @@ copy_source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs, stru
                         (long long)st->st_mtim.tv_sec);
             continue;
         }
+        if (e->kind == COPY_ENT_GIT) {
+            copy_git_inputs(e, inputs);
+            continue;
+        }
         if (e->kind == COPY_ENT_HEREDOC) {
             struct digest d;
             digest_buf(e->data, strlen(e->data), &d);
@@ -131,6 +136,28 @@ copy_source_inputs(struct copyjob *j, bool contents, struct ib_buf *inputs, stru
         }
         ib_buf_addc(inputs, '\n');
     }
+    return 0;
+}
+
+/* --checksum: a commit id (or a prefix) for git sources, else sha256:<hex> */
+static int
+check_checksum(struct copyjob *j, struct ib_err **err)
+{
+    bool git = false;
+    for (size_t i = 0; i < j->srcs.n; i++)
+        git = git || gitsrc_is_git(j->srcs.v[i]);
+    const char *c = j->checksum;
+    size_t n = strspn(c, "0123456789abcdefABCDEF");
+    struct digest d;
+    AUTO_ERR struct ib_err *e = NULL;
+    if (git && (!n || c[n] || n > 64))
+        return build_fail_at(j->b, j->in, IB_E_PARSE, err,
+                             "invalid --checksum '%s' for a git source (expected a commit id or "
+                             "a prefix of one)",
+                             c);
+    if (!git && digest_parse(c, &d, &e) < 0)
+        return build_fail_at(j->b, j->in, IB_E_PARSE, err,
+                             "invalid --checksum '%s' (expected sha256:<64 hex digits>)", c);
     return 0;
 }
 
@@ -173,14 +200,8 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
         j->chmod = ib_xstrdup(v);
     }
     if ((v = instr_flag(in, "checksum"))) {
-        struct digest d;
-        AUTO_ERR struct ib_err *e = NULL;
         if (stage_expand(b, s, in, v, &j->checksum, err) < 0)
             return -1;
-        if (digest_parse(j->checksum, &d, &e) < 0)
-            return build_fail_at(b, in, IB_E_PARSE, err,
-                                 "invalid --checksum '%s' (expected sha256:<64 hex digits>)",
-                                 j->checksum);
         ib_buf_addf(inputs, "checksum %s\n", j->checksum);
     }
     ib_buf_addf(inputs, "flags parents=%d link=%d chmod=%s\n", j->parents, j->link,
@@ -199,6 +220,8 @@ parse_copy(struct copyjob *j, struct ib_buf *inputs, struct ib_buf *msg, struct 
             j->dest = x;
     }
     ib_buf_adds(msg, " # buildkit");
+    if (j->checksum && check_checksum(j, err) < 0)
+        return -1;
     const char *d = j->dest;
     size_t dl = strlen(d);
     j->dest_dir = (dl && d[dl - 1] == '/') || strcmp(d, ".") == 0 ||
@@ -243,11 +266,12 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
             j->ents[j->n++] = e;
             continue;
         }
-        if (strstr(src, "://") || strncmp(src, "git@", 4) == 0) {
+        bool git = gitsrc_is_git(src);
+        if (git || strstr(src, "://")) {
             if (!j->add)
                 return build_fail_at(b, in, IB_E_BUILD, err,
                                      "COPY: source can't be a URL ('%s'): use ADD", src);
-            if (copy_add_url(j, src, j->checksum, err) < 0) {
+            if ((git ? copy_add_git(j, src, err) : copy_add_url(j, src, j->checksum, err)) < 0) {
                 AUTO_ERR struct ib_err *e = ib_steal(err);
                 return build_fail_at(b, in, e->kind, err, "ADD failed: %s", e->msg);
             }

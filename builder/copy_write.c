@@ -257,6 +257,7 @@ real_path(struct writer *w, const struct copy_ent *e)
 }
 
 static int write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err);
+static int write_git(struct writer *w, const struct copy_ent *e, struct ib_err **err);
 
 static int
 write_all(struct writer *w, struct ib_err **err)
@@ -264,8 +265,8 @@ write_all(struct writer *w, struct ib_err **err)
     struct copyjob *j = w->j;
     for (size_t i = 0; i < j->n; i++) {
         const struct copy_ent *e = &j->ents[i];
-        if (e->kind == COPY_ENT_ARCHIVE) {
-            if (write_archive(w, e, err) < 0)
+        if (e->kind == COPY_ENT_ARCHIVE || e->kind == COPY_ENT_GIT) {
+            if ((e->kind == COPY_ENT_GIT ? write_git(w, e, err) : write_archive(w, e, err)) < 0)
                 return -1;
             continue;
         }
@@ -295,6 +296,40 @@ tree_visit(void *ctx, const char *rel, const struct stat *st, struct ib_err **er
     e->st = *st;
     e->kind = COPY_ENT_CHILD;
     return 0;
+}
+
+static void
+free_ents(struct copyjob *sub)
+{
+    for (size_t i = 0; i < sub->n; i++) {
+        free(sub->ents[i].src);
+        free(sub->ents[i].dst);
+    }
+    free(sub->ents);
+    sub->ents = NULL;
+    sub->n = sub->cap = 0;
+}
+
+/* Write sub's entries (a tree under srcfd, its top entry first) with a writer of their own;
+ * keep: the owners of the files below the top come with them.  The times of the dirs to set
+ * at the end go to w. */
+static int
+write_tree(struct writer *w, struct copyjob *sub, int srcfd, bool keep, struct ib_err **err)
+{
+    struct writer sw = {.j = sub, .srcfd = srcfd};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sub->n; i++) {
+        const struct copy_ent *e = &sub->ents[i];
+        AUTO_FREE char *real = real_path(&sw, e);
+        rc = write_one(&sw, e, real, keep && e->kind != COPY_ENT_TOP, err);
+    }
+    for (size_t i = 0; i < sw.ndt; i++) {
+        note_time(w, sw.dt[i].path, sw.dt[i].t);
+        free(sw.dt[i].path);
+    }
+    free(sw.dt);
+    free(sw.top_real);
+    return rc;
 }
 
 /* ADD of a local archive: unpacked into a temporary dir, then copied with its owners.
@@ -328,31 +363,37 @@ write_archive(struct writer *w, const struct copy_ent *e, struct ib_err **err)
         struct copyjob sub = *j;
         sub.ents = NULL;
         sub.n = sub.cap = 0;
+        IB_GROW(sub.ents, 1, sub.cap);
+        sub.ents[sub.n++] = (struct copy_ent){.src = ib_xstrdup(""),
+                                              .dst = ib_xstrdup(e->dst),
+                                              .st.st_mode = S_IFDIR | 0755,
+                                              .kind = COPY_ENT_TOP};
         struct tree_collect c = {.j = &sub, .dst = e->dst};
         rc = context_walk(tfd, NULL, 0, tree_visit, &c, err);
-        struct writer sw = {.j = &sub, .srcfd = tfd};
-        struct copy_ent top = {.src = (char *)"", .dst = e->dst, .kind = COPY_ENT_TOP};
-        top.st.st_mode = S_IFDIR | 0755;
-        AUTO_FREE char *treal = rc == 0 ? real_path(&sw, &top) : NULL;
         if (rc == 0)
-            rc = write_one(&sw, &top, treal, false, err);
-        for (size_t i = 0; rc == 0 && i < sub.n; i++) {
-            AUTO_FREE char *real = real_path(&sw, &sub.ents[i]);
-            rc = write_one(&sw, &sub.ents[i], real, true, err);
-        }
-        for (size_t i = 0; i < sw.ndt; i++)
-            note_time(w, sw.dt[i].path, sw.dt[i].t);
-        for (size_t i = 0; i < sw.ndt; i++)
-            free(sw.dt[i].path);
-        free(sw.dt);
-        free(sw.top_real);
-        for (size_t i = 0; i < sub.n; i++) {
-            free(sub.ents[i].src);
-            free(sub.ents[i].dst);
-        }
-        free(sub.ents);
+            rc = write_tree(w, &sub, tfd, true, err);
+        free_ents(&sub);
     }
     ib_rm_rf_at(AT_FDCWD, tmp, NULL);
+    return rc;
+}
+
+/* ADD <git ref>: checked out into a temporary dir (addgit.c), copied from there like a
+ * directory of the context (owners 0 or --chown). */
+static int
+write_git(struct writer *w, const struct copy_ent *e, struct ib_err **err)
+{
+    struct copyjob sub = *w->j;
+    sub.ents = NULL;
+    sub.n = sub.cap = 0;
+    AUTO_FREE char *tmp = NULL;
+    AUTO_FD int tfd = -1;
+    int rc = copy_git_checkout(w->j, e, &sub, &tfd, &tmp, err);
+    if (rc == 0)
+        rc = write_tree(w, &sub, tfd, false, err);
+    free_ents(&sub);
+    if (tmp)
+        ib_rm_rf_at(AT_FDCWD, tmp, NULL);
     return rc;
 }
 

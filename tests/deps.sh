@@ -1,12 +1,12 @@
 #!/bin/sh
 # Install what imgbuild needs on Debian 12, through apt-get only.
-#   tests/deps.sh build   compiler, re2c, the -dev libraries, and busybox-static (the offline
-#                         base image of `make demo`)
+#   tests/deps.sh build   compiler, re2c, the -dev libraries, busybox-static (the offline
+#                         base image of `make demo`) and git (run by ADD <git ref>)
 #   tests/deps.sh test    the above plus every tool the tests use
 set -eu
 what=${1:-build}
 build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev libcurl4-openssl-dev
-            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static"
+            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static git"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
 # tests check imgbuild's output with (see README "Tests").
 test_pkgs="clang libclang-rt-14-dev jq skopeo umoci oci-image-tool runc

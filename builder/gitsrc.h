@@ -1,0 +1,69 @@
+/* builder/gitsrc.h: git repositories as ADD sources (internal to builder/): BuildKit's git
+ * URLs, resolving a ref to a commit with `git ls-remote`, and a shallow fetch + checkout of
+ * one commit with the host's git binary.
+ *
+ * A source is a git URL as BuildKit reads one: http:// or https:// whose path ends in ".git",
+ * git://, ssh://, or scp-like user@host:path; then an optional fragment "#REF[:SUBDIR]" or
+ * "##ref=REF,subdir=SUBDIR,commit=ID".  git always runs with a clean environment (HOME an
+ * empty dir, no system or global config, no terminal prompt, only the http, https, ssh and
+ * git protocols), a timeout, and the URL after "--".
+ */
+#ifndef IMGBUILD_BUILDER_GITSRC_H
+#define IMGBUILD_BUILDER_GITSRC_H
+
+#include <stdbool.h>
+
+#include "common/err.h"
+
+struct gitsrc_url {
+    char *remote; /* the repository, as given to git (no fragment) */
+    char *ref;    /* branch, tag, full commit id or other ref; NULL: the remote's HEAD */
+    char *subdir; /* clean and relative; "" for the whole tree */
+    char *commit; /* "##commit=ID": an expected commit (prefix), or NULL */
+};
+
+struct gitsrc_rev {
+    char commit[65]; /* the commit to check out (hex) */
+    char object[65]; /* the object the ref names when that is an annotated tag, else "" */
+    char *refname;   /* the ref it came from ("refs/heads/main"), or NULL (a commit id) */
+};
+
+/* How git runs: the binary, an empty dir for HOME, a time limit per command. */
+struct gitsrc_run {
+    const char *git;
+    const char *home;
+    int timeout; /* seconds */
+};
+
+/* Whether src names a git repository (as BuildKit decides for ADD). */
+bool gitsrc_is_git(const char *src);
+/* Split a git source into its parts; fails on a bad fragment, ref or subdir.  Release with
+ * gitsrc_url_release. */
+int gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err);
+void gitsrc_url_release(struct gitsrc_url *u);
+/* The URL with a password replaced by "xxxxx" (for messages, keys, .git/config); caller
+ * frees. */
+char *gitsrc_redact(const char *remote);
+/* 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+bool gitsrc_is_commit_id(const char *s);
+/* Pick ref from `git ls-remote` output as BuildKit does: "refs/REF" itself, else the branch
+ * refs/heads/REF, else the tag refs/tags/REF (an annotated tag's commit from its "^{}" line).
+ * ref NULL: the HEAD line (and its "ref:" symref line from --symref).  0 found, -1 not. */
+int gitsrc_pick(const char *lsremote, const char *ref, struct gitsrc_rev *out);
+void gitsrc_rev_release(struct gitsrc_rev *r);
+
+/* The git binary in $PATH; *path: caller frees. */
+int gitsrc_find_git(char **path, struct ib_err **err);
+/* The time limit for one git command: $IMGBUILD_GIT_TIMEOUT seconds, default 600. */
+int gitsrc_timeout(void);
+/* Resolve u's ref to a commit: without network for a full commit id, else `git ls-remote`. */
+int gitsrc_resolve(const struct gitsrc_run *g, const struct gitsrc_url *u, struct gitsrc_rev *out,
+                   struct ib_err **err);
+/* Fetch r's commit of u (shallow) into dir (an empty dir) and check it out there, submodules
+ * included; keep_git_dir leaves a usable .git (origin's URL redacted, the branch checked out
+ * when the ref is one).  *ctime: the commit's committer time. */
+int gitsrc_checkout(const struct gitsrc_run *g, const struct gitsrc_url *u,
+                    const struct gitsrc_rev *r, const char *dir, bool keep_git_dir,
+                    long long *ctime, struct ib_err **err);
+
+#endif

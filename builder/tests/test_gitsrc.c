@@ -1,0 +1,190 @@
+/* builder/tests/test_gitsrc.c: git sources of ADD: which sources are git URLs (BuildKit's
+ * rules), their fragments (#ref:subdir and ##key=value), ref and subdir checks, password
+ * redaction, and picking a ref from `git ls-remote` output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder/gitsrc.h"
+#include "common/cleanup.h"
+#include "common/test.h"
+#include "common/banned.h"
+
+TEST(is_git_url)
+{
+    static const struct {
+        const char *src;
+        bool git;
+    } v[] = {
+        {"https://github.com/moby/buildkit.git", true},
+        {"https://github.com/moby/buildkit.git#v0.10.1", true},
+        {"https://github.com/moby/buildkit.git#v0.10.1:docs", true},
+        {"HTTPS://example.com/r.git", true},
+        {"http://127.0.0.1:8080/repo.git?x=1#main", true},
+        {"https://example.com/repo", false},      /* HTTP without .git: a download */
+        {"https://example.com/repo.git/", false}, /* the path must end in .git */
+        {"https://example.com/file.tar.gz", false},
+        {"https://example.com/a?file=b.git", false}, /* .git in the query only */
+        {"git://127.0.0.1/repo", true},
+        {"ssh://git@example.com/org/repo", true},
+        {"git@github.com:moby/buildkit.git", true},
+        {"user_1-x@host.example:path/repo#dev", true},
+        {"github.com/moby/buildkit", false}, /* a local path to ADD */
+        {"ftp://example.com/r.git", false},
+        {"./repo.git", false},
+        {"file.txt", false},
+        {"a@b", false},
+        {"@host:path", false},
+        {"<<EOF", false},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        ib_test_case(gitsrc_is_git(v[i].src) == v[i].git, "is_git %s -> %d", v[i].src, v[i].git);
+}
+
+struct parse_vec {
+    const char *src, *remote, *ref, *subdir, *commit; /* remote NULL: parsing fails */
+};
+
+TEST(parse_fragments)
+{
+    static const struct parse_vec v[] = {
+        {"https://h/r.git", "https://h/r.git", NULL, "", NULL},
+        {"https://h/r.git#", "https://h/r.git", NULL, "", NULL},
+        {"https://h/r.git#main", "https://h/r.git", "main", "", NULL},
+        {"https://h/r.git#v1.2:docs", "https://h/r.git", "v1.2", "docs", NULL},
+        {"https://h/r.git#:docs/sub", "https://h/r.git", NULL, "docs/sub", NULL},
+        {"https://h/r.git#feature/x:/a/./b/", "https://h/r.git", "feature/x", "a/b", NULL},
+        {"https://h/r.git#refs/pull/1/head", "https://h/r.git", "refs/pull/1/head", "", NULL},
+        {"https://h/r.git#main:.", "https://h/r.git", "main", "", NULL},
+        {"git@github.com:o/r.git#dev:src", "git@github.com:o/r.git", "dev", "src", NULL},
+        {"ssh://git@h:2222/o/r#0123456789abcdef0123456789abcdef01234567", "ssh://git@h:2222/o/r",
+         "0123456789abcdef0123456789abcdef01234567", "", NULL},
+        {"https://h/r.git##ref=v2,subdir=lib", "https://h/r.git", "v2", "lib", NULL},
+        {"https://h/r.git##commit=abc123", "https://h/r.git", "abc123", "", "abc123"},
+        {"https://h/r.git##REF=main,Commit=ABC", "https://h/r.git", "main", "", "ABC"},
+        /* failures */
+        {"https://h/r.git##ref", NULL, NULL, NULL, NULL},
+        {"https://h/r.git##branch=main", NULL, NULL, NULL, NULL},
+        {"https://h/r.git##commit=xyz", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#-upload-pack=x", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#a..b", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#a b", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#x~1", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#x.lock", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#main:../etc", NULL, NULL, NULL, NULL},
+        {"https://h/r.git#main:a/../../b", NULL, NULL, NULL, NULL},
+        {"ssh://-oProxyCommand=x/r.git", NULL, NULL, NULL, NULL},
+        {"ssh://u@-oProxyCommand=x/r.git", NULL, NULL, NULL, NULL},
+        {"-x@host:r.git", NULL, NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct gitsrc_url u;
+        struct ib_err *err = NULL;
+        int rc = gitsrc_url_parse(v[i].src, &u, &err);
+        bool ok;
+        if (!v[i].remote) {
+            ok = rc < 0 && err && err->msg[0];
+        } else {
+            ok = rc == 0 && strcmp(u.remote, v[i].remote) == 0 &&
+                 (v[i].ref ? u.ref && strcmp(u.ref, v[i].ref) == 0 : !u.ref) &&
+                 strcmp(u.subdir, v[i].subdir) == 0 &&
+                 (v[i].commit ? u.commit && strcmp(u.commit, v[i].commit) == 0 : !u.commit);
+            if (rc == 0)
+                gitsrc_url_release(&u);
+        }
+        ib_test_case(ok, "parse %s%s%s", v[i].src, rc < 0 ? ": " : "", rc < 0 ? err->msg : "");
+        ib_err_free(err);
+    }
+}
+
+TEST(redact_password)
+{
+    AUTO_FREE char *a = gitsrc_redact("https://user:s3cret@h.example/r.git");
+    AUTO_FREE char *b = gitsrc_redact("https://token@h.example/r.git");
+    AUTO_FREE char *c = gitsrc_redact("git@h.example:o/r.git");
+    AUTO_FREE char *d = gitsrc_redact("https://h.example/a:b@c/r.git"); /* '@' in the path */
+    CHECK_STR(a, "https://user:xxxxx@h.example/r.git");
+    CHECK_STR(b, "https://token@h.example/r.git");
+    CHECK_STR(c, "git@h.example:o/r.git");
+    CHECK_STR(d, "https://h.example/a:b@c/r.git");
+}
+
+TEST(commit_ids)
+{
+    CHECK(gitsrc_is_commit_id("0123456789abcdef0123456789abcdef01234567"));
+    CHECK(gitsrc_is_commit_id("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    CHECK(!gitsrc_is_commit_id("0123456789abcdef0123456789abcdef0123456"));
+    CHECK(!gitsrc_is_commit_id("0123456789ABCDEF0123456789abcdef01234567"));
+    CHECK(!gitsrc_is_commit_id("main"));
+    CHECK(!gitsrc_is_commit_id(""));
+}
+
+#define C1 "1111111111111111111111111111111111111111"
+#define C2 "2222222222222222222222222222222222222222"
+#define C3 "3333333333333333333333333333333333333333"
+#define T1 "7777777777777777777777777777777777777777"
+#define C4 "4444444444444444444444444444444444444444"
+
+TEST(pick_from_ls_remote)
+{
+    static const char ls[] =
+        C1 "\trefs/heads/main\n" C2 "\trefs/heads/v1\n" C4 "\trefs/heads/x/main\n" T1
+           "\trefs/tags/v1\n" C3 "\trefs/tags/v1^{}\n" C4 "\trefs/tags/light\n" C2
+           "\trefs/pull/7/head\n";
+    static const struct {
+        const char *ref, *commit, *object, *refname; /* commit NULL: not found */
+    } v[] = {
+        {"main", C1, "", "refs/heads/main"},
+        {"refs/heads/main", C1, "", "refs/heads/main"},
+        {"heads/main", C1, "", "refs/heads/main"},
+        {"v1", C2, "", "refs/heads/v1"}, /* a branch wins over a tag of the same name */
+        {"tags/v1", C3, T1, "refs/tags/v1"},
+        {"refs/tags/v1", C3, T1, "refs/tags/v1"}, /* annotated: the commit it points to */
+        {"light", C4, "", "refs/tags/light"},
+        {"pull/7/head", C2, "", "refs/pull/7/head"},
+        {"x", NULL, NULL, NULL},
+        {"ain", NULL, NULL, NULL}, /* no tail matches */
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct gitsrc_rev r;
+        int rc = gitsrc_pick(ls, v[i].ref, &r);
+        bool ok = v[i].commit ? rc == 0 && strcmp(r.commit, v[i].commit) == 0 &&
+                                    strcmp(r.object, v[i].object) == 0 && r.refname &&
+                                    strcmp(r.refname, v[i].refname) == 0
+                              : rc < 0;
+        ib_test_case(ok, "pick %s", v[i].ref);
+        gitsrc_rev_release(&r);
+    }
+}
+
+TEST(pick_head)
+{
+    struct gitsrc_rev r;
+    CHECK(gitsrc_pick("ref: refs/heads/trunk\tHEAD\n" C2 "\tHEAD\n", NULL, &r) == 0);
+    CHECK_STR(r.commit, C2);
+    CHECK_STR(r.refname, "refs/heads/trunk");
+    gitsrc_rev_release(&r);
+    CHECK(gitsrc_pick(C1 "\tHEAD\n", NULL, &r) == 0); /* detached HEAD: no symref */
+    CHECK_STR(r.commit, C1);
+    CHECK(r.refname == NULL);
+    CHECK(gitsrc_pick("", NULL, &r) < 0);
+    CHECK(gitsrc_pick("zzzz\tHEAD\n", NULL, &r) < 0); /* not an object id */
+    gitsrc_rev_release(&r);
+}
+
+TEST(find_git_follows_path)
+{
+    struct ib_err *err = NULL;
+    char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    setenv("PATH", ib_test_tmpdir(), 1); /* an empty dir: no git */
+    char *path = NULL;
+    int rc = gitsrc_find_git(&path, &err);
+    if (saved)
+        setenv("PATH", saved, 1);
+    free(saved);
+    CHECK(rc < 0);
+    CHECK(strstr(err->msg, "git is not installed") != NULL);
+    ib_err_free(err);
+    err = NULL;
+    free(path);
+}
