@@ -20,10 +20,6 @@
  * not export them, or they would interpose libcurl's calls to itself.
  */
 #define CURL_DISABLE_TYPECHECK /* the variadic wrappers are functions here, not macros */
-#pragma GCC visibility push(hidden)
-#include <curl/curl.h>
-#pragma GCC visibility pop
-
 #include "registry/internal.h"
 
 #include <dlfcn.h>
@@ -48,6 +44,10 @@ typedef void (*any_fn)(void);
     X(curl_multi_poll) X(curl_multi_remove_handle) X(curl_multi_setopt)                    \
     X(curl_share_cleanup) X(curl_share_init) X(curl_share_setopt) X(curl_slist_append)     \
     X(curl_slist_free_all) X(curl_url) X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
+
+/* the wrappers are hidden (curl_global_init has none: load() calls the real one) */
+#define HIDE(name) extern __typeof__(name) name __attribute__((visibility("hidden")));
+CURL_FUNCS(HIDE)
 
 #define FIELD(name) __typeof__(name) *name;
 static struct curl_fns { CURL_FUNCS(FIELD) } fn;
