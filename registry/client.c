@@ -14,16 +14,8 @@
 
 #define CERTS_D "/etc/docker/certs.d"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-
-static void
-curl_setup(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&share_locks[i], NULL);
-}
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST] = {[0 ... CURL_LOCK_DATA_LAST - 1] =
+                                                               PTHREAD_MUTEX_INITIALIZER};
 
 static void
 share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg)
@@ -39,12 +31,12 @@ share_unlock(CURL *h, curl_lock_data d, void *arg)
     pthread_mutex_unlock(&share_locks[d]);
 }
 
+/* No libcurl here: every build makes a client, most never use it (reg_client_http). */
 int
 registry_client_new(const struct registry_opts *opts, struct registry_client **out,
                     struct ib_err **err)
 {
     (void)err;
-    pthread_once(&curl_once, curl_setup);
     struct registry_client *c = ib_xcalloc(1, sizeof(*c));
     if (opts)
         c->opts = *opts;
@@ -57,15 +49,28 @@ registry_client_new(const struct registry_opts *opts, struct registry_client **o
     c->config_path = reg_config_path(c->opts.config_path);
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->multi_lock, NULL);
-    c->share = curl_share_init();
-    if (!c->share)
-        ib_oom();
-    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     *out = c;
+    return 0;
+}
+
+int
+reg_client_http(struct registry_client *c, struct ib_err **err)
+{
+    if (reg_curl_load(err) < 0)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    if (!c->share) {
+        CURLSH *sh = curl_share_init();
+        if (!sh)
+            ib_oom();
+        curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        c->share = sh;
+    }
+    pthread_mutex_unlock(&c->lock);
     return 0;
 }
 
@@ -101,7 +106,8 @@ registry_client_free(struct registry_client *c)
     }
     if (c->multi)
         curl_multi_cleanup(c->multi);
-    curl_share_cleanup(c->share);
+    if (c->share)
+        curl_share_cleanup(c->share);
     pthread_mutex_destroy(&c->multi_lock);
     pthread_mutex_destroy(&c->lock);
     free(c->config_path);

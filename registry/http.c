@@ -549,6 +549,18 @@ int
 http_run(struct registry_client *c, struct xfer **xs, size_t n, unsigned parallel,
          struct ib_err **err)
 {
+    if (n == 0)
+        return 0;
+    AUTO_ERR struct ib_err *nolib = NULL;
+    if (reg_client_http(c, &nolib) < 0) { /* no libcurl: every transfer fails with that */
+        for (size_t i = 0; i < n; i++) {
+            if (!xs[i]->err)
+                ib_fail(&xs[i]->err, nolib->kind, "%s", nolib->msg);
+            if (xs[i]->on_done)
+                xs[i]->on_done(xs[i]);
+        }
+        return ib_fail(err, nolib->kind, "%s", nolib->msg);
+    }
     /* the client's multi handle keeps connections and the parsed CA bundle
      * (~50 ms to load) from one call to the next; a second thread using the
      * same client meanwhile gets a multi handle of its own */

@@ -65,6 +65,12 @@ void reg_platform_string(const struct reg_platform *p, char *buf, size_t n);
  * want, or -1 when none matches. */
 int reg_platform_select(const void *manifests_json, const struct reg_platform *want);
 
+/* ---- libcurl, loaded on first use (curl_load.c) ---------------------------- */
+
+/* Load libcurl (once per process) and run curl_global_init; fails with an
+ * IB_E_REGISTRY error naming the Debian package when it cannot be loaded. */
+int reg_curl_load(struct ib_err **err);
+
 /* ---- the client, endpoints, HTTP (client.c, http.c) ------------------------ */
 
 struct reg_token {
@@ -99,10 +105,14 @@ struct registry_client {
     char *config_path;
     struct reg_endpoint *endpoints;
     pthread_mutex_t lock;
-    CURLSH *share; /* DNS, TLS sessions, connections */
+    CURLSH *share; /* DNS, TLS sessions, connections; NULL until the first transfer */
     CURLM *multi;  /* kept between requests: connections and the loaded CA store */
     pthread_mutex_t multi_lock;
 };
+
+/* Ready c for transfers: load libcurl, make the share handle.  A client that
+ * never transfers (a local build) never loads libcurl.  http_run calls it. */
+int reg_client_http(struct registry_client *c, struct ib_err **err);
 
 /* The endpoint of domain (created on first use).  Never fails for a valid domain. */
 int reg_endpoint_get(struct registry_client *c, const char *domain, struct reg_endpoint **out,

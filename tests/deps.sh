@@ -5,8 +5,9 @@
 #   tests/deps.sh test    the above plus every tool the tests use
 set -eu
 what=${1:-build}
+# libcurl4: dlopen()ed on first registry use (not linked), so named here on its own
 build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev libcurl4-openssl-dev
-            zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static git"
+            libcurl4 zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static git"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
 # tests check imgbuild's output with (see README "Tests").
 test_pkgs="clang libclang-rt-14-dev jq skopeo umoci oci-image-tool runc
