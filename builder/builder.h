@@ -170,6 +170,11 @@ struct build_opts {
      * environment variable ID); never stored in the image or the cache. */
     char *const *secrets;
     size_t nsecrets;
+    /* RUN --mount=type=ssh agents: "ID[=SOCKET|KEY[,KEY...]]" (BuildKit's --ssh; no path:
+     * $SSH_AUTH_SOCK).  Key files are served by an ssh-agent started for the build. */
+    char *const *ssh;
+    size_t nssh;
+    bool allow_insecure; /* the entitlement security.insecure: RUN --security=insecure */
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */

@@ -39,7 +39,10 @@ static const char build_usage[] =
     "      --platform P         target platform, e.g. linux/amd64\n"
     "      --label K=V          add a label to the image (repeatable)\n"
     "      --secret id=ID[,src=FILE|,env=VAR]  a secret for RUN --mount=type=secret\n"
-
+    "      --ssh ID[=SOCKET|KEY[,KEY...]]  an SSH agent for RUN --mount=type=ssh (ID alone:\n"
+    "                           $SSH_AUTH_SOCK; key files: an ssh-agent for the build)\n"
+    "      --allow security.insecure  let RUN --security=insecure run (all capabilities,\n"
+    "                           no seccomp filter, writable /sys and /proc)\n"
     "      --network host|none  RUN's network (default host)\n"
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
@@ -79,6 +82,8 @@ enum {
     OPT_TLS,
     OPT_CERT,
     OPT_FORMAT,
+    OPT_SSH,
+    OPT_ALLOW,
 };
 
 struct output {
@@ -176,7 +181,7 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels, secrets;
+    struct ib_strv tags, args, labels, secrets, ssh;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
@@ -211,6 +216,8 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"tls-verify", required_argument, NULL, OPT_TLS},
         {"cert-dir", required_argument, NULL, OPT_CERT},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"ssh", required_argument, NULL, OPT_SSH},
+        {"allow", required_argument, NULL, OPT_ALLOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -249,6 +256,21 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             if (strncmp(optarg, "id=", 3) != 0 && !strstr(optarg, ",id="))
                 return cli_usage(err, "build", "--secret needs id=ID, got '%s'", optarg);
             ib_strv_push(&c->secrets, optarg);
+            break;
+        case OPT_SSH:
+            if (!*optarg || optarg[0] == '=')
+                return cli_usage(err, "build", "--ssh needs ID[=SOCKET|KEY[,KEY...]], got '%s'",
+                                 optarg);
+            ib_strv_push(&c->ssh, optarg);
+            break;
+        case OPT_ALLOW:
+            /* BuildKit's entitlements; the host network needs none here (it is the default) */
+            if (strcmp(optarg, "security.insecure") == 0)
+                c->o.allow_insecure = true;
+            else if (strcmp(optarg, "network.host") != 0)
+                return cli_usage(err, "build",
+                                 "--allow takes security.insecure or network.host, not '%s'",
+                                 optarg);
             break;
         case OPT_LABEL:
             if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -395,6 +417,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nbuild_args = c->args.n;
     c->o.secrets = c->secrets.v;
     c->o.nsecrets = c->secrets.n;
+    c->o.ssh = c->ssh.v;
+    c->o.nssh = c->ssh.n;
     c->o.labels = c->labels.v;
     c->o.nlabels = c->labels.n;
     c->o.progress = progress_event;
@@ -447,7 +471,8 @@ cmd_build(int argc, char **argv, struct ib_err **err)
                           .tags = IB_STRV_INIT,
                           .args = IB_STRV_INIT,
                           .labels = IB_STRV_INIT,
-                          .secrets = IB_STRV_INIT};
+                          .secrets = IB_STRV_INIT,
+                          .ssh = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -461,6 +486,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.args);
     ib_strv_release(&c.labels);
     ib_strv_release(&c.secrets);
+    ib_strv_release(&c.ssh);
     free(c.out.type);
     free(c.out.dest);
     free(c.out.name);
