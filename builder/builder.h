@@ -96,6 +96,11 @@ struct sandbox_cfg {
     size_t nmounts;
     int stdio[3];      /* the command's stdin, stdout, stderr; -1 = /dev/null */
     bool legacy_mount; /* mount the overlay with mount(2) options instead of fsconfig */
+    /* RUN --security=insecure (BuildKit's entitlement security.insecure): every capability,
+     * no seccomp filter and no no_new_privs, /sys writable, no masked or read-only /proc
+     * paths, the devices BuildKit adds (fuse, kvm, tun, loop, ...); still in the step's
+     * namespaces and cgroup.  sandbox_cfg_init sets it from the calling thread's default. */
+    bool insecure;
 };
 
 struct sandbox_result {

@@ -49,6 +49,7 @@ sandbox_cfg_init(struct sandbox_cfg *cfg)
     memset(cfg, 0, sizeof(*cfg));
     for (int i = 0; i < 3; i++)
         cfg->stdio[i] = i;
+    cfg->insecure = sandbox_thread_insecure();
 }
 
 bool

@@ -75,6 +75,11 @@ int overlay_mount_child(const struct overlay_plan *p, const char *target, char *
 struct sock_fprog;
 /* The default filter as BPF, built once per process (libseccomp) and kept. */
 int sandbox_seccomp_prog(const struct sock_fprog **out, struct ib_err **err);
+/* The default of sandbox_cfg.insecure for the configs sandbox_cfg_init makes on the calling
+ * thread.  The build engine turns it on around a RUN --security=insecure step (dispatch.c),
+ * whose sandbox_cfg run.c makes without looking at the flag. */
+void sandbox_thread_insecure_set(bool on);
+bool sandbox_thread_insecure(void);
 
 /* ---- user.c: USER resolution from the image's own files (child-safe) ---- */
 

@@ -10,6 +10,9 @@
  * libseccomp builds it once per process for the native architecture and
  * its compat ones (x86 and x32 on x86_64); it is exported as plain BPF so the
  * child only needs one seccomp(2) call and no allocation.
+ *
+ * Also the calling thread's default of sandbox_cfg.insecure (RUN
+ * --security=insecure: no filter at all, see child.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +31,20 @@
 #include "common/fs.h"
 #include "common/mem.h"
 #include "common/banned.h"
+
+static __thread bool thread_insecure;
+
+void
+sandbox_thread_insecure_set(bool on)
+{
+    thread_insecure = on;
+}
+
+bool
+sandbox_thread_insecure(void)
+{
+    return thread_insecure;
+}
 
 static const char *const blocked[] = {
     "acct",
