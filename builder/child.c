@@ -227,7 +227,7 @@ insecure_devices(void)
     static const struct {
         const char *path;
         unsigned maj, min;
-    } nodes[] = {{"/dev/kmsg", 1, 11}, {"/dev/cuse", 10, 203},    {"/dev/fuse", 10, 229},
+    } nodes[] = {{"/dev/kmsg", 1, 11},  {"/dev/cuse", 10, 203},    {"/dev/fuse", 10, 229},
                  {"/dev/kvm", 10, 232}, {"/dev/net/tun", 10, 200}, {"/dev/loop-control", 10, 237}};
     mkdir("/dev/net", 0755);
     for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++)

@@ -348,9 +348,9 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
         break;
     case RM_SSH:
         /* the agent's socket path is not part of the key, only whether there is one */
-        ib_buf_addf(&d, "ssh %s target=%s mode=%o uid=%lld gid=%lld required=%d present=%d",
-                    m->id, m->target, (unsigned)(m->mode >= 0 ? m->mode : 0600),
-                    (long long)m->uid, (long long)m->gid, m->required, m->agent != NULL);
+        ib_buf_addf(&d, "ssh %s target=%s mode=%o uid=%lld gid=%lld required=%d present=%d", m->id,
+                    m->target, (unsigned)(m->mode >= 0 ? m->mode : 0600), (long long)m->uid,
+                    (long long)m->gid, m->required, m->agent != NULL);
         break;
     case RM_SECRET:
         ib_buf_addf(&d, "secret %s target=%s env=%s mode=%o uid=%lld gid=%lld present=%d", m->id,

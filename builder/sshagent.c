@@ -172,8 +172,8 @@ spawn_agent(struct ssh_source *s, struct ib_err **err)
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->agent = 0;
-            return ib_fail(err, IB_E_BUILD, "--ssh %s: ssh-agent exited at once (status %d)",
-                           s->id, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            return ib_fail(err, IB_E_BUILD, "--ssh %s: ssh-agent exited at once (status %d)", s->id,
+                           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }
         sleep_ms(10);
     }
@@ -284,8 +284,8 @@ add_source(struct ssh_agents *a, const char *spec, struct ib_err **err)
         if (S_ISSOCK(st.st_mode))
             socket = true;
         else if (!S_ISREG(st.st_mode))
-            return ib_fail(err, IB_E_USAGE, "--ssh %s: '%s' is neither a socket nor a key file",
-                           id, paths.v[i]);
+            return ib_fail(err, IB_E_USAGE, "--ssh %s: '%s' is neither a socket nor a key file", id,
+                           paths.v[i]);
     }
     if (socket && paths.n > 1)
         return ib_fail(err, IB_E_USAGE, "--ssh %s: a socket must be the only path", id);
@@ -399,7 +399,8 @@ proxy_thread(void *arg)
         pfd[1] = (struct pollfd){.fd = p->lfd, .events = POLLIN};
         for (size_t i = 0; i < n; i++)
             for (int j = 0; j < 2; j++)
-                pfd[2 + 2 * i + (size_t)j] = (struct pollfd){.fd = conns[i].fd[j], .events = POLLIN};
+                pfd[2 + 2 * i + (size_t)j] =
+                    (struct pollfd){.fd = conns[i].fd[j], .events = POLLIN};
         if (poll(pfd, 2 + 2 * n, -1) < 0) {
             if (errno == EINTR)
                 continue;
