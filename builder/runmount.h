@@ -14,14 +14,15 @@ struct runmounts {
 };
 
 /* Parse the step's --mount flags into r and add their definitions to the key (and to the
- * --explain-cache inputs).  Errors name FILE:LINE. */
+ * --explain-cache inputs), with the security mode of an insecure step (s->insecure).
+ * Errors name FILE:LINE (a required ssh agent that is missing: FILE:LINE:COL). */
 int runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, struct runmounts *r,
                    struct keyb *k, struct ib_buf *inputs, struct ib_err **err);
-/* On a cache miss: copy context sources, open and lock cache dirs, fill r->sm; secrets
- * with env= are appended to env. */
+/* On a cache miss: copy context sources, open and lock cache dirs, start the ssh proxies,
+ * fill r->sm; secrets with env= and SSH_AUTH_SOCK (first ssh mount) are appended to env. */
 int runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in,
                      struct runmounts *r, struct ib_strv *env, struct ib_err **err);
-/* Unlock, remove the temporary copies, wipe the secrets. */
+/* Unlock, remove the temporary copies, stop the ssh proxies, wipe the secrets. */
 void runmount_release(struct runmounts *r);
 
 /* ---- sshagent.c: the agents of RUN --mount=type=ssh ---- */
