@@ -556,7 +556,13 @@ run_command(const struct sandbox_user *u)
     sigset_t old = a.mask;
     /* PID 1: forward signals, reap everything, report the command's status */
     main_pid = pid;
-    close(plan->msg_wr);
+    /* keep only the status pipe: the clone copied imgbuild's whole fd table, and pipes and
+     * sockets of steps running beside this one (their output, their ssh proxies) must not
+     * stay open here until this step ends (their readers would wait for EOF) */
+    unsigned keep = (unsigned)plan->status_wr;
+    if (keep > 3)
+        close_range(3, keep - 1, 0);
+    close_range(keep + 1, ~0U, 0);
     struct sigaction fw;
     memset(&fw, 0, sizeof(fw));
     fw.sa_handler = forward;

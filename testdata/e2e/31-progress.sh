@@ -3,7 +3,8 @@
 # `build --progress tty` writes the live view to a file, and a small terminal model
 # (testdata/e2e/tty-frames.py) replays it frame by frame: every running step has its own
 # line with its elapsed time, the times move while nothing else happens (the ticker), each
-# step collapses to one line when done, and nothing of the live area is left at the end.
+# step collapses to one line when done, and nothing of the live area is left at the end; and
+# a short step beside a long one ends when it ends.
 # Needs root (RUN), overlayfs, busybox-static and python3.
 . testdata/e2e/lib.sh
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
@@ -39,4 +40,20 @@ COLUMNS=100 "$IMGBUILD" build --progress tty -f "$P/Dockerfile.fail" "$P" 2>"$T/
 t "a failing step collapses to a ✗ line with its reason" frames final "$T/tty3.out" '✗.* #2 \[2/2\] RUN echo some output; exit 3 .*exit status 3'
 "$IMGBUILD" build --no-cache --progress plain "$P" >/dev/null 2>"$T/plain.out"
 t "plain progress is unchanged: no escape sequences" eval "! grep -q \"$(printf '\033')\" $T/plain.out && grep -q '^#[0-9]* \\[left 2/2\\] RUN' $T/plain.out"
+# a step's init must not keep the pipes of a step running beside it open (their end, and so
+# the step's DONE, would wait for the other step)
+cat >"$P/Dockerfile.overlap" <<'D'
+FROM busybox AS short
+RUN sleep 1
+FROM busybox AS long
+RUN sleep 5
+FROM busybox
+COPY --from=short /bin/sh /s
+COPY --from=long /bin/sh /l
+D
+"$IMGBUILD" build --no-cache --progress plain -f "$P/Dockerfile.overlap" "$P" >/dev/null 2>"$T/overlap.out"
+short=$(sed -n 's/^#\([0-9]*\) \[short 2\/2\] RUN.*/\1/p' "$T/overlap.out")
+note "$(grep -E ' DONE ' "$T/overlap.out" | tr '\n' ' ')"
+t "a short step beside a long one ends on time (DONE < 3.5s, not with the 5s step)" \
+    awk -v n="#$short" '$1 == n && $2 == "DONE" { sub("s", "", $3); ok = ($3 < 3.5) } END { exit !ok }' "$T/overlap.out"
 done_testing
