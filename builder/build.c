@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "builder/context.h"
+#include "builder/runmount.h"
 #include "common/cleanup.h"
 #include "registry/registry.h"
 #include "common/mem.h"
@@ -534,6 +535,7 @@ bctx_release(struct bctx *b)
     ib_strv_release(&b->used_args);
     ib_strv_release(&b->pulled);
     registry_client_free(b->own_reg);
+    ssh_agents_free(b->ssh);
     pthread_mutex_destroy(&b->pull_lock);
     pthread_mutex_destroy(&b->lock);
 }
@@ -575,6 +577,8 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
     }
     if (rc == 0)
         rc = open_context(&b, err);
+    if (rc == 0 && o->nssh)
+        rc = ssh_agents_open(o->ssh, o->nssh, &b.ssh, err);
     if (rc == 0) {
         b.stages = ib_xcalloc(b.plan->nstages, sizeof(*b.stages));
         stage_labels(&b);

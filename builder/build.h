@@ -24,6 +24,7 @@
 #include "store/store.h"
 
 struct mdcache;
+struct ssh_agents;
 
 struct bstage {
     struct plan_stage *ps;
@@ -35,7 +36,8 @@ struct bstage {
     bool cmd_set;             /* CMD given in this stage (ENTRYPOINT keeps it) */
     struct df_file **onbuild; /* parsed triggers of the base image (kept for the AST) */
     size_t nonbuild;
-    int state; /* 0 waiting, 1 building, 2 done, -1 failed */
+    int state;     /* 0 waiting, 1 building, 2 done, -1 failed */
+    bool insecure; /* the RUN being dispatched has --security=insecure (dispatch.c) */
 };
 
 struct bctx {
@@ -55,7 +57,8 @@ struct bctx {
     pthread_mutex_t pull_lock;   /* one pull or download at a time; reg, own_reg, pulled */
     struct registry_client *reg; /* o->registry or own_reg, made on first use */
     struct registry_client *own_reg;
-    struct ib_strv pulled; /* "PLATFORM NAME" pulled (or re-checked) during this build */
+    struct ib_strv pulled;  /* "PLATFORM NAME" pulled (or re-checked) during this build */
+    struct ssh_agents *ssh; /* build --ssh (sshagent.c), or NULL */
 };
 
 /* One executing step, for messages and progress. */

@@ -102,6 +102,11 @@ struct sandbox_cfg {
      * dir and cfg->work, which the sandbox then owns) runs on a background thread; see
      * sandbox_settle.  Only without RUN mounts (nmounts == 0). */
     bool async_teardown;
+    /* RUN --security=insecure (BuildKit's entitlement security.insecure): every capability,
+     * no seccomp filter and no no_new_privs, /sys writable, no masked or read-only /proc
+     * paths, the devices BuildKit adds (fuse, kvm, tun, loop, ...); still in the step's
+     * namespaces and cgroup. */
+    bool insecure;
 };
 
 struct sandbox_result {
@@ -181,6 +186,11 @@ struct build_opts {
      * environment variable ID); never stored in the image or the cache. */
     char *const *secrets;
     size_t nsecrets;
+    /* RUN --mount=type=ssh agents: "ID[=SOCKET|KEY[,KEY...]]" (BuildKit's --ssh; no path:
+     * $SSH_AUTH_SOCK).  Key files are served by an ssh-agent started for the build. */
+    char *const *ssh;
+    size_t nssh;
+    bool allow_insecure; /* the entitlement security.insecure: RUN --security=insecure */
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */

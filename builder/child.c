@@ -11,6 +11,9 @@
  * forwarding signals until the command exits; then it kills and reaps what is
  * left and reports the command's status, so the parent knows the upper dir is
  * complete before this process's exit has unmounted everything.
+ * An insecure step (RUN --security=insecure) keeps every capability, gets no
+ * seccomp filter or no_new_privs, a writable /sys, an unmasked /proc and
+ * BuildKit's extra devices, and stays in its namespaces and cgroup.
  *
  * Nothing here allocates (see sandbox.h); errors go to the parent as one
  * struct child_msg and the process exits 127.
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <grp.h>
+#include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -171,7 +175,7 @@ mount_or_die(const char *src, const char *dst, const char *type, unsigned long f
              const char *data)
 {
     if (mount(src, dst, type, flags, data) < 0)
-        die("mount %s on '%s'", type ? type : src, dst);
+        die("mount %s on '%s'", type ? type : src ? src : "(remount)", dst);
 }
 
 static void
@@ -207,6 +211,40 @@ setup_dev(void)
     mount_or_die("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
+/* The first free loop device of the host (read before pivot_root), as BuildKit asks it. */
+static int free_loop = -1;
+
+static void
+find_free_loop(void)
+{
+    int fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    free_loop = ioctl(fd, LOOP_CTL_GET_FREE);
+    close(fd);
+}
+
+/* Insecure steps: the devices BuildKit adds (best effort: a node whose driver is missing
+ * just fails to open). */
+static void
+insecure_devices(void)
+{
+    static const struct {
+        const char *path;
+        unsigned maj, min;
+    } nodes[] = {{"/dev/kmsg", 1, 11},  {"/dev/cuse", 10, 203},    {"/dev/fuse", 10, 229},
+                 {"/dev/kvm", 10, 232}, {"/dev/net/tun", 10, 200}, {"/dev/loop-control", 10, 237}};
+    mkdir("/dev/net", 0755);
+    for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++)
+        mknod(nodes[i].path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min));
+    int last = (free_loop > 0 ? free_loop : 0) + 7;
+    for (int i = 0; i <= last && i < 256; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/dev/loop%d", i);
+        mknod(path, S_IFBLK | 0660, makedev(7, (unsigned)i));
+    }
+}
+
 static void
 mask_path(const char *path)
 {
@@ -240,10 +278,14 @@ setup_proc_sys(void)
                                          "/sys/firmware",     "/sys/devices/virtual/powercap"};
     static const char *const readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                                            "/proc/sysrq-trigger"};
+    bool insecure = plan->cfg->insecure;
     ensure("/proc", true);
     mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     ensure("/sys", true);
-    mount_or_die("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    mount_or_die("sysfs", "/sys", "sysfs",
+                 (insecure ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    if (insecure)
+        return;
     for (size_t i = 0; i < sizeof(masked) / sizeof(*masked); i++)
         mask_path(masked[i]);
     for (size_t i = 0; i < sizeof(readonly) / sizeof(*readonly); i++)
@@ -278,6 +320,8 @@ enter_root(void)
     clone_etc_files();
     if (child_mounts_prepare(plan, msg, sizeof(msg)) < 0)
         die("%s", msg);
+    if (plan->cfg->insecure)
+        find_free_loop();
     if (chdir(plan->root) < 0)
         die("chdir '%s'", plan->root);
     if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -390,8 +434,17 @@ drop_privileges(const struct sandbox_user *u)
             die("set ulimit %d to %llu:%llu", r->resource, (unsigned long long)r->soft,
                 (unsigned long long)r->hard);
     }
+    bool insecure = plan->cfg->insecure;
+    uint64_t caps = plan->caps;
+    if (insecure) { /* every capability imgbuild has (all the kernel knows, as plain root) */
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct d[2];
+        if (syscall(SYS_capget, &h, d) < 0)
+            die("capget");
+        caps = (uint64_t)d[1].permitted << 32 | d[0].permitted;
+    }
     for (int c = 0; c <= plan->last_cap; c++)
-        if (!(plan->caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+        if (!(caps & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
             die("drop capability %d from the bounding set", c);
     /* raw system calls: glibc's wrappers broadcast the change to every thread it knows
      * of, and in a child of a multi-threaded parent those threads do not exist (the
@@ -407,7 +460,7 @@ drop_privileges(const struct sandbox_user *u)
     memset(data, 0, sizeof(data));
     if (u->uid == 0) {
         for (int i = 0; i < 2; i++) {
-            uint32_t bits = (uint32_t)(plan->caps >> (32 * i));
+            uint32_t bits = (uint32_t)(caps >> (32 * i));
             data[i].effective = data[i].permitted = data[i].inheritable = bits;
         }
     }
@@ -415,6 +468,8 @@ drop_privileges(const struct sandbox_user *u)
         die("capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         die("clear ambient capabilities");
+    if (insecure)
+        return;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         die("set no_new_privs");
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, plan->seccomp) < 0)
@@ -566,6 +621,8 @@ sandbox_child_main(struct child_plan *p)
     umask(0);
     enter_root();
     setup_dev();
+    if (p->cfg->insecure)
+        insecure_devices();
     setup_proc_sys();
     bind_etc_files();
     char msg[400];

@@ -5,6 +5,7 @@
  * COPY/ADD (copy.c) and WORKDIR (a mkdir) change files.
  */
 #include "builder/build.h"
+#include "builder/sandbox.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -586,13 +587,41 @@ do_onbuild(struct bctx *b, struct bstage *s, const struct df_instr *in, struct i
     return history(b, s, msg);
 }
 
+/* RUN --security=insecure needs the entitlement (build --allow security.insecure).  With it,
+ * run.c sees the step without that flag and s->insecure set (runmount_parse puts it in the
+ * key, execute() in the sandbox config). */
+static int
+run_security(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err)
+{
+    size_t ninsecure = 0;
+    for (size_t i = 0; i < in->nflags; i++)
+        ninsecure += strcmp(in->flags[i], "--security=insecure") == 0;
+    if (ninsecure == 0)
+        return dispatch_run(b, s, in, err);
+    if (!b->o->allow_insecure)
+        return build_fail_at(b, in, IB_E_BUILD, err,
+                             "RUN --security=insecure needs the entitlement 'security.insecure' "
+                             "(imgbuild build --allow security.insecure)");
+    struct df_instr run = *in;
+    run.flags = ib_xcalloc(in->nflags, sizeof(*run.flags));
+    run.nflags = 0;
+    for (size_t i = 0; i < in->nflags; i++)
+        if (strcmp(in->flags[i], "--security=insecure") != 0)
+            run.flags[run.nflags++] = in->flags[i];
+    s->insecure = true;
+    int rc = dispatch_run(b, s, &run, err);
+    s->insecure = false;
+    free(run.flags);
+    return rc;
+}
+
 int
 dispatch_instr(struct bctx *b, struct bstage *s, const struct df_instr *in, struct ib_err **err)
 {
     static const char *const no_flags[] = {NULL};
     switch (in->kind) {
     case DF_RUN:
-        return dispatch_run(b, s, in, err);
+        return run_security(b, s, in, err);
     case DF_COPY:
     case DF_ADD:
         return dispatch_copy(b, s, in, err);

@@ -309,6 +309,7 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
     cfg.mounts = rm->sm;
     cfg.nmounts = rm->nsm;
     cfg.async_teardown = rm->nsm == 0; /* the sandbox then removes work */
+    cfg.insecure = s->insecure;
     AUTO_FREE char *scratch = NULL;
     if (rm->nsm) {
         /* on the store's filesystem: the mounts' overlays need a real upper dir */

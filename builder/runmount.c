@@ -1,14 +1,16 @@
-/* builder/runmount.c: RUN --mount (BuildKit's bind, cache, tmpfs and secret mounts).
+/* builder/runmount.c: RUN --mount (BuildKit's bind, cache, tmpfs, secret and ssh mounts).
  *
  * runmount_parse reads the flags (values expanded like the instruction's
  * words), checks them with BuildKit's defaults, and adds each mount's
  * definition to the step's cache key: for a bind from the context, the digest
  * of the mounted content (the COPY source hashing, .dockerignore applied); for
- * a bind from a stage or image, its top ChainID; for a secret, its definition
- * and whether it is present, never its value; cache mounts add nothing.
+ * a bind from a stage or image, its top ChainID; for a secret or an ssh agent,
+ * its definition and whether it is present, never its value or the agent's
+ * socket path; cache mounts add nothing.
  * runmount_prepare runs on a cache miss: it copies the context source into a
  * temporary dir (so only what .dockerignore lets through is visible), opens
- * and locks the cache dirs, reads the secrets, and fills sandbox mounts.
+ * and locks the cache dirs, reads the secrets, starts a proxy socket for each
+ * ssh agent (sshagent.c), and fills sandbox mounts.
  *
  * Cache mounts live in <store>/cache/mounts/<sha256(id)>/data, with a lock
  * file beside it (flock: shared for sharing=shared, exclusive for locked and
@@ -21,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +38,7 @@
 
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 
-enum rm_type { RM_BIND, RM_CACHE, RM_TMPFS, RM_SECRET };
+enum rm_type { RM_BIND, RM_CACHE, RM_TMPFS, RM_SECRET, RM_SSH };
 
 struct rmount {
     enum rm_type type;
@@ -52,6 +55,8 @@ struct rmount {
     char *cachepath; /* cache: the data dir */
     int lockfd;
     struct ib_buf secret;
+    const char *agent;       /* ssh: the agent's socket (owned by bctx.ssh), or NULL */
+    struct ssh_proxy *proxy; /* ssh: the step's socket, relaying to agent */
 };
 
 static void
@@ -65,6 +70,7 @@ rmount_release(struct rmount *m)
     if (m->have_job)
         copyjob_release(&m->job);
     ib_strv_release(&m->lowers);
+    ssh_proxy_stop(m->proxy);
     if (m->dir)
         ib_rm_rf_at(AT_FDCWD, m->dir, NULL);
     free(m->dir);
@@ -173,9 +179,29 @@ set_key(struct rmount *m, const char *k, const char *v, const char **why)
     return *why = "is not a known key", -1;
 }
 
+/* "FILE:LINE:COL: msg" and the line under it, as the planner reports errors. */
+static int fail_col(struct bctx *b, const struct df_instr *in, enum ib_errkind kind,
+                    struct ib_err **err, const char *fmt, ...) IB_PRINTF(5, 6);
+
+static int
+fail_col(struct bctx *b, const struct df_instr *in, enum ib_errkind kind, struct ib_err **err,
+         const char *fmt, ...)
+{
+    AUTO_BUF struct ib_buf m = IB_BUF_INIT;
+    ib_buf_addf(&m, "%s:%u:%u: ", b->df->name, in->start_line, in->col ? in->col : 1);
+    va_list ap;
+    va_start(ap, fmt);
+    ib_buf_vaddf(&m, fmt, ap);
+    va_end(ap);
+    if (in->original)
+        ib_buf_addf(&m, "\n %5u | %s", in->start_line, in->original);
+    return ib_fail(err, kind, "%s", m.s);
+}
+
+/* nssh: ssh mounts before this one in the step (the default target's number). */
 static int
 parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const char *workdir,
-           struct rmount *m, struct ib_err **err)
+           size_t nssh, struct rmount *m, struct ib_err **err)
 {
     memset(m, 0, sizeof(*m));
     m->mode = -1;
@@ -206,8 +232,7 @@ parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const ch
     else if (!strcmp(type, "secret"))
         m->type = RM_SECRET;
     else if (!strcmp(type, "ssh"))
-        return build_fail_at(b, in, IB_E_BUILD, err,
-                             "RUN --mount=type=ssh is not supported by imgbuild");
+        m->type = RM_SSH;
     else
         return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount: unknown mount type '%s'", type);
     if (m->type == RM_SECRET) {
@@ -219,6 +244,11 @@ parse_spec(struct bctx *b, const struct df_instr *in, const char *spec, const ch
             return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: secret ID missing", spec);
         if (!m->target && !m->env)
             m->target = ib_xasprintf("/run/secrets/%s", m->id);
+    } else if (m->type == RM_SSH) {
+        if (!m->id)
+            m->id = ib_xstrdup("default");
+        if (!m->target)
+            m->target = ib_xasprintf("/run/buildkit/ssh_agent.%zu", nssh);
     } else if (!m->target) {
         return build_fail_at(b, in, IB_E_PARSE, err, "RUN --mount=%s: 'target' is required", spec);
     }
@@ -316,6 +346,12 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
     case RM_TMPFS:
         ib_buf_addf(&d, "tmpfs %s size=%lld", m->target, (long long)m->size);
         break;
+    case RM_SSH:
+        /* the agent's socket path is not part of the key, only whether there is one */
+        ib_buf_addf(&d, "ssh %s target=%s mode=%o uid=%lld gid=%lld required=%d present=%d", m->id,
+                    m->target, (unsigned)(m->mode >= 0 ? m->mode : 0600), (long long)m->uid,
+                    (long long)m->gid, m->required, m->agent != NULL);
+        break;
     case RM_SECRET:
         ib_buf_addf(&d, "secret %s target=%s env=%s mode=%o uid=%lld gid=%lld present=%d", m->id,
                     m->target ? m->target : "", m->env ? m->env : "",
@@ -367,6 +403,11 @@ int
 runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, struct runmounts *r,
                struct keyb *k, struct ib_buf *inputs, struct ib_err **err)
 {
+    if (s->insecure) {
+        keyb_add(k, "security", "insecure");
+        ib_buf_adds(inputs, "security insecure\n");
+    }
+    size_t nssh = 0;
     for (size_t i = 0; i < in->nflags; i++) {
         const char *f = in->flags[i];
         if (strncmp(f, "--mount=", 8) != 0)
@@ -376,7 +417,7 @@ runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, stru
             return -1;
         IB_GROW(r->m, r->n + 1, r->cap);
         struct rmount *m = &r->m[r->n];
-        if (parse_spec(b, in, spec, stage_workdir(s), m, err) < 0) {
+        if (parse_spec(b, in, spec, stage_workdir(s), nssh, m, err) < 0) {
             rmount_release(m);
             return -1;
         }
@@ -395,6 +436,15 @@ runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, stru
                                      "secret '%s' is required but was not given (imgbuild "
                                      "build --secret id=%s,src=FILE or env=VAR)",
                                      m->id, m->id);
+        }
+        if (m->type == RM_SSH) {
+            nssh++;
+            m->agent = ssh_agents_socket(b->ssh, m->id);
+            if (m->required && !m->agent)
+                return fail_col(b, in, IB_E_BUILD, err,
+                                "RUN --mount=type=ssh: no SSH agent or key for id '%s', which "
+                                "is required (imgbuild build --ssh %s[=SOCKET|KEYFILE])",
+                                m->id, m->id);
         }
         if (key_mount(b, s, in, m, k, inputs, err) < 0)
             return -1;
@@ -464,6 +514,19 @@ cache_dir(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
     return 0;
 }
 
+/* A dir for the step's proxy socket of an ssh mount, and the proxy listening in it. */
+static int
+ssh_proxy_dir(struct bctx *b, struct rmount *m, struct ib_err **err)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = store_tmp_mkdir(b->st, "ssh", &m->dir, err);
+    pthread_mutex_unlock(&b->lock);
+    if (rc < 0)
+        return -1;
+    return ssh_proxy_start(m->agent, m->dir, m->mode >= 0 ? m->mode : 0600, m->uid, m->gid,
+                           &m->proxy, err);
+}
+
 /* A copy of the mounted context source (what .dockerignore lets through). */
 static int
 context_copy(struct bctx *b, struct rmount *m, const char **src, struct ib_err **err)
@@ -530,6 +593,16 @@ runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in, st
             sm.mode = -1;
             sm.uid = sm.gid = -1;
             break;
+        case RM_SSH:
+            if (!m->agent)
+                continue; /* optional and not given: nothing is mounted (as in BuildKit) */
+            if (ssh_proxy_dir(b, m, err) < 0)
+                return build_fail_at(b, in, IB_E_BUILD, err, "RUN --mount=type=ssh: %s",
+                                     (*err)->msg);
+            sm.type = SANDBOX_MOUNT_BIND;
+            sm.source = ssh_proxy_path(m->proxy);
+            sm.readonly = true;
+            break;
         case RM_SECRET:
             if (!m->present)
                 continue; /* optional and not given: nothing is mounted */
@@ -543,6 +616,16 @@ runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in, st
             break;
         }
         r->sm[r->nsm++] = sm;
+    }
+    /* BuildKit: SSH_AUTH_SOCK names the first ssh mount unless the env has one already */
+    bool have = false;
+    for (size_t i = 0; i < env->n && !have; i++)
+        have = strncmp(env->v[i], "SSH_AUTH_SOCK=", 14) == 0;
+    for (size_t i = 0; i < r->n && !have; i++) {
+        if (r->m[i].type == RM_SSH) {
+            ib_strv_pushf(env, "SSH_AUTH_SOCK=%s", r->m[i].target);
+            have = true;
+        }
     }
     return 0;
 }

@@ -10,6 +10,7 @@
  * libseccomp builds it once per process for the native architecture and
  * its compat ones (x86 and x32 on x86_64); it is exported as plain BPF so the
  * child only needs one seccomp(2) call and no allocation.
+ * (RUN --security=insecure gets no filter at all, see child.c.)
  */
 #include <errno.h>
 #include <pthread.h>

@@ -39,14 +39,21 @@ static const char build_usage[] =
     "      --platform P         target platform, e.g. linux/amd64\n"
     "      --label K=V          add a label to the image (repeatable)\n"
     "      --secret id=ID[,src=FILE|,env=VAR]  a secret for RUN --mount=type=secret\n"
+    "      --ssh ID[=SOCKET|KEY[,KEY...]]  an SSH agent for RUN --mount=type=ssh (ID alone:\n"
+    "                           $SSH_AUTH_SOCK; key files: an ssh-agent for the build)\n"
+    "      --allow security.insecure  let RUN --security=insecure run (all capabilities,\n"
+    "                           no seccomp filter, writable /sys and /proc)\n"
     "      --network host|none  RUN's network (default host)\n"
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
     "      --pids-limit N       process limit of each RUN\n"
     "      --output type=T,dest=D  also write the image: oci or docker (archive file),\n"
     "                           local (the root filesystem in a dir), tar (rootfs tar);\n"
-    "                           type=registry[,name=REF] pushes (as --push)\n"
+    "                           type=registry[,name=REF][,oci-mediatypes=false] pushes\n"
+    "                           (as --push; oci-mediatypes=false: as --format docker)\n"
     "      --push               push every -t name after the build\n"
+    "      --format oci|docker  --push: OCI (default) or Docker schema2 manifest and\n"
+    "                           media types\n"
     "      --tls-verify=false   registries: do not verify TLS (and allow plain HTTP)\n"
     "      --cert-dir DIR       registries: CA (*.crt) and client.cert/.key for TLS\n"
     "      --iidfile F          write the image id to F\n"
@@ -74,12 +81,16 @@ enum {
     OPT_PUSH,
     OPT_TLS,
     OPT_CERT,
+    OPT_FORMAT,
+    OPT_SSH,
+    OPT_ALLOW,
 };
 
 struct output {
     char *type, *dest;
     char *name; /* type=registry/image: names (comma-separated in BuildKit; one here) */
     bool push;
+    int oci_mediatypes; /* oci-mediatypes=: -1 unset, 0 false (docker), 1 true */
 };
 
 static int
@@ -95,6 +106,10 @@ parse_output(const char *s, struct output *o, struct ib_err **err)
             o->name = ib_xstrdup(kv + 5);
         } else if (strncmp(kv, "push=", 5) == 0) {
             o->push = strcmp(kv + 5, "true") == 0;
+        } else if (strncmp(kv, "oci-mediatypes=", 15) == 0) {
+            if (strcmp(kv + 15, "true") && strcmp(kv + 15, "false"))
+                return cli_usage(err, "build", "--output oci-mediatypes takes true or false");
+            o->oci_mediatypes = strcmp(kv + 15, "true") == 0;
         } else if (strncmp(kv, "dest=", 5) == 0) {
             free(o->dest);
             o->dest = ib_xstrdup(kv + 5);
@@ -166,11 +181,13 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels, secrets;
+    struct ib_strv tags, args, labels, secrets, ssh;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
     struct registry_opts reg;
+    struct registry_push_opts push_opts;
+    const char *format; /* --format as given, for messages */
 };
 
 static int
@@ -198,6 +215,9 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"push", no_argument, NULL, OPT_PUSH},
         {"tls-verify", required_argument, NULL, OPT_TLS},
         {"cert-dir", required_argument, NULL, OPT_CERT},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"ssh", required_argument, NULL, OPT_SSH},
+        {"allow", required_argument, NULL, OPT_ALLOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -236,6 +256,21 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             if (strncmp(optarg, "id=", 3) != 0 && !strstr(optarg, ",id="))
                 return cli_usage(err, "build", "--secret needs id=ID, got '%s'", optarg);
             ib_strv_push(&c->secrets, optarg);
+            break;
+        case OPT_SSH:
+            if (!*optarg || optarg[0] == '=')
+                return cli_usage(err, "build", "--ssh needs ID[=SOCKET|KEY[,KEY...]], got '%s'",
+                                 optarg);
+            ib_strv_push(&c->ssh, optarg);
+            break;
+        case OPT_ALLOW:
+            /* BuildKit's entitlements; the host network needs none here (it is the default) */
+            if (strcmp(optarg, "security.insecure") == 0)
+                c->o.allow_insecure = true;
+            else if (strcmp(optarg, "network.host") != 0)
+                return cli_usage(err, "build",
+                                 "--allow takes security.insecure or network.host, not '%s'",
+                                 optarg);
             break;
         case OPT_LABEL:
             if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -294,6 +329,15 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         case OPT_CERT:
             c->reg.cert_dir = optarg;
             break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "oci") == 0)
+                c->push_opts.format = REGISTRY_FORMAT_OCI;
+            else if (strcmp(optarg, "docker") == 0 || strcmp(optarg, "v2s2") == 0)
+                c->push_opts.format = REGISTRY_FORMAT_DOCKER;
+            else
+                return cli_usage(err, "build", "--format takes oci or docker, not '%s'", optarg);
+            c->format = optarg;
+            break;
         case 'h':
             fputs(build_usage, stdout);
             return 1;
@@ -311,6 +355,16 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
     c->push = c->push || c->out.push;
     if (c->push && c->tags.n == 0)
         return cli_usage(err, "build", "--push needs an image name (-t REF)");
+    if (c->out.oci_mediatypes >= 0) {
+        enum registry_format f =
+            c->out.oci_mediatypes ? REGISTRY_FORMAT_OCI : REGISTRY_FORMAT_DOCKER;
+        if (c->format && c->push_opts.format != f)
+            return cli_usage(err, "build", "--format %s contradicts --output oci-mediatypes=%s",
+                             c->format, c->out.oci_mediatypes ? "true" : "false");
+        c->push_opts.format = f;
+    }
+    if (c->format && !c->push)
+        return cli_usage(err, "build", "--format applies to --push (or --output type=registry)");
     if (optind + 1 != argc)
         return cli_usage(err, "build",
                          optind >= argc ? "no build context given (e.g. '.')"
@@ -332,7 +386,7 @@ push_tags(struct build_cli *c, struct store *st, struct registry_client *rc, str
         struct build_event ev = {.kind = BUILD_EV_INFO, .text = msg, .len = strlen(msg)};
         progress_event(pr, &ev);
         struct digest d;
-        int ret = registry_push(rc, st, c->tags.v[i], &r, NULL, &d, err);
+        int ret = registry_push(rc, st, c->tags.v[i], &r, &c->push_opts, &d, err);
         ref_release(&r);
         if (ret < 0)
             return ib_err_prefix(err, "--push");
@@ -363,6 +417,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nbuild_args = c->args.n;
     c->o.secrets = c->secrets.v;
     c->o.nsecrets = c->secrets.n;
+    c->o.ssh = c->ssh.v;
+    c->o.nssh = c->ssh.n;
     c->o.labels = c->labels.v;
     c->o.nlabels = c->labels.n;
     c->o.progress = progress_event;
@@ -411,10 +467,12 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
 int
 cmd_build(int argc, char **argv, struct ib_err **err)
 {
-    struct build_cli c = {.tags = IB_STRV_INIT,
+    struct build_cli c = {.out = {.oci_mediatypes = -1},
+                          .tags = IB_STRV_INIT,
                           .args = IB_STRV_INIT,
                           .labels = IB_STRV_INIT,
-                          .secrets = IB_STRV_INIT};
+                          .secrets = IB_STRV_INIT,
+                          .ssh = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -428,6 +486,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.args);
     ib_strv_release(&c.labels);
     ib_strv_release(&c.secrets);
+    ib_strv_release(&c.ssh);
     free(c.out.type);
     free(c.out.dest);
     free(c.out.name);

@@ -5,14 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/mem.h"
 #include "common/banned.h"
-
-#define TTY_TAIL 6
 
 static void
 json_s(FILE *f, const char *s, size_t n)
@@ -126,26 +126,99 @@ json_event(struct progress *p, const struct build_event *ev)
     fflush(f);
 }
 
-/* tty: the running step's line and the last few output lines are redrawn in place; a
- * finished step collapses to one line. */
+/* ---- tty ----------------------------------------------------------------------------
+ *
+ * Below the lines of finished steps (and warnings, infos), a live area: one line per
+ * running step, "=> #N [stage i/n] INSTRUCTION" with its elapsed time at the right edge,
+ * and under it the step's last output lines (6 while one step runs, 3 each when several
+ * do).  The area is erased (cursor up, clear to the end of the screen) and drawn again on
+ * every event and by the ticker 10 times a second, so the times move; when a step ends it
+ * leaves the area and its one-line summary is printed above it.
+ */
+
+static double
+mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Bytes of s that fit in width columns, one column per UTF-8 character, never cutting
+ * one in two. */
+static int
+fit(const char *s, int width)
+{
+    int cols = 0;
+    size_t i = 0;
+    while (s[i]) {
+        size_t n = 1;
+        while (((unsigned char)s[i + n] & 0xc0) == 0x80)
+            n++;
+        if (cols + 1 > width)
+            break;
+        cols++;
+        i += n;
+    }
+    return (int)i;
+}
+
+static int
+columns(const char *s, int nbytes)
+{
+    int cols = 0;
+    for (int i = 0; i < nbytes; i++)
+        cols += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return cols;
+}
+
+static void
+step_release(struct progress_step *st)
+{
+    free(st->text);
+    for (size_t i = 0; i < st->ntail; i++)
+        free(st->tail[i]);
+}
+
+static struct progress_step *
+step_find(struct progress *p, unsigned no)
+{
+    for (size_t i = 0; i < p->nrun; i++)
+        if (p->run[i].no == no)
+            return &p->run[i];
+    return NULL;
+}
+
 static void
 tty_clear(struct progress *p)
 {
-    for (int i = 0; i < p->drawn; i++)
-        fputs("\033[1A\033[2K", p->out);
+    if (p->drawn > 0)
+        fprintf(p->out, "\033[%dA\033[J", p->drawn);
     p->drawn = 0;
 }
 
 static void
 tty_draw(struct progress *p)
 {
-    if (!p->cur)
+    if (p->nrun == 0)
         return;
-    fprintf(p->out, "\033[1m=> %s\033[0m\n", p->cur);
-    p->drawn = 1;
-    for (size_t i = 0; i < p->ntail; i++) {
-        fprintf(p->out, "\033[2m   %.*s\033[0m\n", p->cols > 8 ? p->cols - 4 : 76, p->tail[i]);
+    int budget = p->rows > 4 ? p->rows - 2 : 20; /* lines the live area may use */
+    size_t per = p->nrun == 1 ? PROGRESS_TAIL : PROGRESS_TAIL / 2;
+    double now = mono_now();
+    for (size_t i = 0; i < p->nrun && p->drawn < budget; i++) {
+        struct progress_step *st = &p->run[i];
+        char t[32];
+        snprintf(t, sizeof(t), " %.1fs", now - st->t0);
+        int room = p->cols - 4 - (int)strlen(t);
+        int n = fit(st->text, room > 10 ? room : 10);
+        int pad = room - columns(st->text, n);
+        fprintf(p->out, "\033[1m=> %.*s%*s%s\033[0m\n", n, st->text, pad > 0 ? pad : 0, "", t);
         p->drawn++;
+        size_t first = st->ntail > per ? st->ntail - per : 0;
+        for (size_t j = first; j < st->ntail && p->drawn < budget; j++) {
+            fprintf(p->out, "\033[2m   %.*s\033[0m\n", fit(st->tail[j], p->cols - 4), st->tail[j]);
+            p->drawn++;
+        }
     }
 }
 
@@ -153,41 +226,55 @@ static void
 tty(struct progress *p, const struct build_event *ev)
 {
     FILE *f = p->out;
+    struct progress_step *st = ev->step ? step_find(p, ev->step) : NULL;
     tty_clear(p);
     switch (ev->kind) {
     case BUILD_EV_STEP_START:
-        free(p->cur);
-        p->cur = ib_xasprintf("#%u %s", ev->step, ev->text);
-        for (size_t i = 0; i < p->ntail; i++)
-            free(p->tail[i]);
-        p->ntail = 0;
+        if (!st) {
+            IB_GROW(p->run, p->nrun + 1, p->caprun);
+            st = &p->run[p->nrun++];
+            memset(st, 0, sizeof(*st));
+            st->no = ev->step;
+        }
+        free(st->text);
+        st->text = ib_xasprintf("#%u %s", ev->step, ev->text);
+        st->t0 = mono_now();
         break;
     case BUILD_EV_STEP_OUTPUT:
-        if (p->ntail == TTY_TAIL) {
-            free(p->tail[0]);
-            memmove(p->tail, p->tail + 1, (TTY_TAIL - 1) * sizeof(char *));
-            p->ntail--;
+        if (!st)
+            break;
+        if (st->ntail == PROGRESS_TAIL) {
+            free(st->tail[0]);
+            memmove(st->tail, st->tail + 1, (PROGRESS_TAIL - 1) * sizeof(char *));
+            st->ntail--;
         }
-        p->tail[p->ntail++] = ib_xstrndup(ev->text, ev->len);
+        st->tail[st->ntail++] = ib_xstrndup(ev->text, ev->len);
         break;
     case BUILD_EV_STEP_CACHED:
     case BUILD_EV_STEP_DONE:
     case BUILD_EV_STEP_ERROR:
-        fprintf(f, "%s %s %.1fs", ev->kind == BUILD_EV_STEP_ERROR ? "\033[31m✗\033[0m" : "✓",
-                p->cur ? p->cur : "", ev->seconds);
+        fprintf(f, "%s ", ev->kind == BUILD_EV_STEP_ERROR ? "\033[31m✗\033[0m" : "✓");
+        if (st)
+            fputs(st->text, f);
+        else
+            fprintf(f, "#%u", ev->step);
+        fprintf(f, " %.1fs", ev->seconds);
         if (ev->kind == BUILD_EV_STEP_CACHED)
             fputs(" CACHED", f);
+        if (ev->kind == BUILD_EV_STEP_ERROR)
+            fprintf(f, " %s", ev->text);
         if (ev->run && ev->kind == BUILD_EV_STEP_DONE) {
             fputs(" (", f);
             run_stats(f, ev->run);
             fputc(')', f);
         }
         fputc('\n', f);
-        free(p->cur);
-        p->cur = NULL;
-        for (size_t i = 0; i < p->ntail; i++)
-            free(p->tail[i]);
-        p->ntail = 0;
+        if (st) {
+            step_release(st);
+            size_t i = (size_t)(st - p->run);
+            memmove(st, st + 1, (p->nrun - i - 1) * sizeof(*st));
+            p->nrun--;
+        }
         break;
     case BUILD_EV_EXPLAIN:
         fprintf(f, "   %s\n", ev->text);
@@ -203,6 +290,66 @@ tty(struct progress *p, const struct build_event *ev)
     fflush(f);
 }
 
+/* Redraw the live area 10 times a second while steps run, so their times move. */
+static void *
+ticker(void *arg)
+{
+    struct progress *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        if (p->stop || p->nrun == 0)
+            continue;
+        tty_clear(p);
+        tty_draw(p);
+        fflush(p->out);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void
+tty_start(struct progress *p)
+{
+    struct winsize ws;
+    if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) {
+        p->cols = ws.ws_col;
+        p->rows = ws.ws_row;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->ticking = pthread_create(&p->ticker, NULL, ticker, p) == 0;
+}
+
+static void
+tty_stop(struct progress *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (p->ticking)
+        pthread_join(p->ticker, NULL);
+    tty_clear(p);
+    fflush(p->out);
+    for (size_t i = 0; i < p->nrun; i++)
+        step_release(&p->run[i]);
+    free(p->run);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
 void
 progress_event(void *ctx, const struct build_event *ev)
 {
@@ -215,7 +362,9 @@ progress_event(void *ctx, const struct build_event *ev)
         json_event(p, ev);
         break;
     case PROGRESS_TTY:
+        pthread_mutex_lock(&p->mu);
         tty(p, ev);
+        pthread_mutex_unlock(&p->mu);
         break;
     case PROGRESS_QUIET:
         if (ev->kind == BUILD_EV_WARNING)
@@ -247,6 +396,11 @@ progress_init(struct progress *p, const char *mode, bool quiet, bool explain)
     const char *c = getenv("COLUMNS");
     if (c && atoi(c) > 20)
         p->cols = atoi(c);
+    const char *l = getenv("LINES");
+    if (l && atoi(l) > 4)
+        p->rows = atoi(l);
+    if (p->mode == PROGRESS_TTY)
+        tty_start(p);
     return 0;
 }
 
@@ -254,8 +408,5 @@ void
 progress_release(struct progress *p)
 {
     if (p->mode == PROGRESS_TTY)
-        tty_clear(p);
-    free(p->cur);
-    for (size_t i = 0; i < p->ntail; i++)
-        free(p->tail[i]);
+        tty_stop(p);
 }

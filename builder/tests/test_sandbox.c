@@ -484,3 +484,52 @@ TEST(run_mount_errors)
     CHECK(strstr(err->msg, "RUN --mount on '/etc/passwd'") != NULL);
     ib_err_free(err);
 }
+
+/* ---- RUN --security=insecure ------------------------------------------------------------ */
+
+static uint64_t
+own_caps(void)
+{
+    AUTO_FREE char *st = ib_test_slurp("/proc/self/status", NULL);
+    const char *p = strstr(st, "CapPrm:");
+    return p ? strtoull(p + 7, NULL, 16) : 0;
+}
+
+TEST(run_insecure)
+{
+    struct ib_err *err = NULL;
+    struct sandbox_cfg cfg;
+    sandbox_cfg_init(&cfg);
+    CHECK(!cfg.insecure); /* the default */
+    cfg.insecure = true;  /* as run.c sets it for RUN --security=insecure */
+    AUTO_FREE char *out = ib_path_join(ib_test_tmpdir(), "insecure.txt");
+    AUTO_FD int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    cfg.stdio[0] = -1;
+    cfg.stdio[1] = cfg.stdio[2] = fd;
+    const char *argv[] = {
+        "sh", "-c",
+        "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\\t';"
+        "mkdir /mnt && mount -t tmpfs none /mnt && echo mount-ok;"
+        "grep -c ' /proc/' /proc/self/mountinfo; grep -q ' /sys rw,' /proc/self/mountinfo && "
+        "echo sys-rw; test -c /dev/fuse && test -b /dev/loop0 && echo devices",
+        NULL};
+    struct sandbox_result res;
+    CHECK_OK(run_in("insecure", argv, &cfg, &res, &err));
+    CHECK_INT(res.exit_code, 0);
+    AUTO_FREE char *got = ib_test_slurp(out, NULL);
+    AUTO_FREE char *want =
+        ib_xasprintf("CapEff:%016llx\nNoNewPrivs:0\nSeccomp:0\nmount-ok\n0\nsys-rw\ndevices\n",
+                     (unsigned long long)own_caps());
+    CHECK_STR(got, want);
+    /* the same command without it: the default capabilities, the filter, no mount */
+    sandbox_cfg_init(&cfg);
+    AUTO_FD int fd2 = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd2 >= 0);
+    cfg.stdio[0] = -1;
+    cfg.stdio[1] = cfg.stdio[2] = fd2;
+    CHECK_OK(run_in("secure", argv, &cfg, &res, &err));
+    AUTO_FREE char *got2 = ib_test_slurp(out, NULL);
+    CHECK(strstr(got2, "CapEff:00000000a80425fb\nNoNewPrivs:1\nSeccomp:2\n") == got2);
+    CHECK(!strstr(got2, "mount-ok") && !strstr(got2, "sys-rw") && !strstr(got2, "devices"));
+}

@@ -168,9 +168,9 @@ t "a missing base image is a clear error" eval "[ $(rc nobase) -eq 1 ] && grep -
 build usage --no-such-flag "$T/lim"
 t "usage errors exit 2" test "$(rc usage)" -eq 2
 t "build is the default verb" eval "ib -f Dockerfiles/hello/Dockerfile -q Dockerfiles/hello | grep -q '^sha256:'"
-printf 'FROM busybox\nRUN --mount=type=ssh true\n' >"$T/lim/Dockerfile"
+printf 'FROM busybox\nRUN --mount=type=ssh,required=true true\n' >"$T/lim/Dockerfile"
 build mount "$T/lim"
-t "unsupported RUN --mount=type=ssh is an error naming the line" grep -q 'Dockerfile:2: RUN --mount=type=ssh is not supported' "$T/mount.log"
+t "a required RUN --mount=type=ssh without --ssh is an error naming FILE:LINE:COL" grep -q "Dockerfile:2:1: RUN --mount=type=ssh: no SSH agent or key for id 'default'" "$T/mount.log"
 printf 'FROM busybox\nCOPY nothere /x\n' >"$T/lim/Dockerfile"
 build nosrc "$T/lim"
 t "a missing COPY source is an error" grep -q "'nothere' not found in the build context" "$T/nosrc.log"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # End-to-end tests of RUN --mount (bind, cache, tmpfs, secret), RUN --network and
 # RUN --security: what the command sees, what the layers keep (umoci unpack), the cache
-# keys, and the errors.  Needs root, overlayfs, busybox-static, umoci and jq.
+# keys, and the errors (type=ssh and --security=insecure: 37-ssh-insecure.sh).  Needs root,
+# overlayfs, busybox-static, umoci and jq.
 . testdata/e2e/lib.sh
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 need_root_and umoci jq
@@ -143,7 +144,7 @@ bad() { # NAME LINE: a one-RUN Dockerfile that must fail, log in $T/NAME.log
     [ "$(rc "$1")" -ne 0 ]
 }
 t "RUN --security=insecure needs an entitlement" eval "bad ins 'RUN --security=insecure true' && grep -q 'Dockerfile:2: .*security.insecure' $T/ins.log"
-t "type=ssh is refused clearly" eval "bad ssh 'RUN --mount=type=ssh true' && grep -q 'type=ssh is not supported' $T/ssh.log"
+t "a required type=ssh without --ssh is refused clearly" eval "bad ssh 'RUN --mount=type=ssh,required=true true' && grep -q 'Dockerfile:2:1: RUN --mount=type=ssh: no SSH agent' $T/ssh.log"
 t "an unknown mount key is refused" eval "bad key 'RUN --mount=type=cache,target=/x,bogus=1 true' && grep -q \"'bogus' is not a known key\" $T/key.log"
 t "target is required" eval "bad tgt 'RUN --mount=type=tmpfs true' && grep -q \"'target' is required\" $T/tgt.log"
 

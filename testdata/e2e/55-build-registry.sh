@@ -84,6 +84,20 @@ t "... and the built file in the top layer" sh -c "skopeo inspect --tls-verify=f
 t "--output type=registry,name=REF pushes too" ib build -q --output type=registry,name=$R/app:3 "$T/ctx"
 t "... skopeo sees it" skopeo inspect --tls-verify=false docker://$R/app:3
 t_fail "--push without -t is a usage error" ib build --push "$T/ctx"
+raw() { skopeo inspect --raw --tls-verify=false "docker://$1"; }
+t "build --push: an OCI manifest by default" sh -c "skopeo inspect --raw --tls-verify=false docker://$R/app:1 | jq -e '.mediaType == \"application/vnd.oci.image.manifest.v1+json\"'"
+keep ib build --push --format docker -t $R/app:docker "$T/ctx"
+t "build --push --format docker pushes" grep -q "^$R/app:docker: sha256:" "$K"
+raw $R/app:docker >"$T/docker.json"
+t "... a Docker schema2 manifest (skopeo inspect --raw)" jq -e '.schemaVersion == 2 and .mediaType == "application/vnd.docker.distribution.manifest.v2+json"' "$T/docker.json"
+t "... with the docker config and gzip layer media types" jq -e '.config.mediaType == "application/vnd.docker.container.image.v1+json" and ([.layers[].mediaType] | unique == ["application/vnd.docker.image.rootfs.diff.tar.gzip"])' "$T/docker.json"
+t "... the registry serves it as schema2" sh -c "grep -q 'PUT /v2/app/manifests/docker' '$T/reg.log' && curl -sf -o /dev/null -w '%{content_type}' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://$R/v2/app/manifests/docker | grep -qx 'application/vnd.docker.distribution.manifest.v2+json'"
+t "... and it pulls back with the same digest" sh -c "IMGBUILD_ROOT='$T/store3' '$IMGBUILD' pull $R/app:docker | grep -q \"\$(sed -n 's|^.*: \(sha256:[0-9a-f]*\)$|\1|p' '$K')\""
+t "--output type=registry,oci-mediatypes=false is --format docker" ib build -q --output type=registry,name=$R/app:docker2,oci-mediatypes=false "$T/ctx"
+t "... schema2 as well" sh -c "skopeo inspect --raw --tls-verify=false docker://$R/app:docker2 | jq -e '.mediaType == \"application/vnd.docker.distribution.manifest.v2+json\"'"
+t "--format oci gives an OCI manifest" sh -c "'$IMGBUILD' build -q --push --format oci -t $R/app:oci '$T/ctx' >/dev/null && skopeo inspect --raw --tls-verify=false docker://$R/app:oci | jq -e '.mediaType == \"application/vnd.oci.image.manifest.v1+json\"'"
+t_fail "--format without --push is a usage error" ib build --format docker -t x:1 "$T/ctx"
+t_fail "--format bogus is a usage error" ib build --push --format bogus -t $R/app:x "$T/ctx"
 IMGBUILD_ROOT=$T/store2 keep ib pull $R/app:1
 t "the pushed image pulls into another store with the same digest" grep -q "$pushed" "$K"
 

@@ -7,6 +7,9 @@
  *   probe spin N         N units of busy work; print "spin_ms=..." (wall time)
  *   probe write PATH S   write S to PATH
  *   probe daemon S       leave a detached process behind that sleeps S seconds, and exit
+ *   probe agent          ask the SSH agent at $SSH_AUTH_SOCK for its identities
+ *                        (SSH_AGENTC_REQUEST_IDENTITIES); print "agent.keys=N" and one
+ *                        "agent.comment=..." per key; exit 1 when it cannot
  *
  * Built statically (no libc of the image needed) by the Makefile into build/testdata/tools/.
  */
@@ -16,12 +19,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,6 +284,85 @@ daemonize(long secs)
     return 0;
 }
 
+static int
+io_all(int fd, void *buf, size_t n, int writing)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t r = writing ? write(fd, p, n) : read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static uint32_t
+be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The SSH agent protocol (draft-miller-ssh-agent): a request is uint32 length + type byte;
+ * the answer to REQUEST_IDENTITIES (11) is IDENTITIES_ANSWER (12): uint32 nkeys, then per
+ * key a string (uint32 length + bytes) key blob and a string comment. */
+static int
+agent(void)
+{
+    const char *path = getenv("SSH_AUTH_SOCK");
+    if (!path || !*path) {
+        printf("agent.error=SSH_AUTH_SOCK is not set\n");
+        return 1;
+    }
+    printf("agent.socket=%s\n", path);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof(a));
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        printf("agent.error=connect: %s\n", strerror(errno));
+        return 1;
+    }
+    unsigned char req[5] = {0, 0, 0, 1, 11};
+    unsigned char hdr[4];
+    if (io_all(fd, req, sizeof(req), 1) < 0 || io_all(fd, hdr, 4, 0) < 0) {
+        printf("agent.error=no answer\n");
+        return 1;
+    }
+    uint32_t len = be32(hdr);
+    if (len < 5 || len > (1u << 20)) {
+        printf("agent.error=bad answer length %u\n", (unsigned)len);
+        return 1;
+    }
+    unsigned char *msg = malloc(len);
+    if (!msg || io_all(fd, msg, len, 0) < 0 || msg[0] != 12) {
+        printf("agent.error=not an identities answer\n");
+        return 1;
+    }
+    close(fd);
+    uint32_t nkeys = be32(msg + 1);
+    printf("agent.keys=%u\n", (unsigned)nkeys);
+    size_t off = 5;
+    for (uint32_t i = 0; i < nkeys; i++) {
+        for (int field = 0; field < 2; field++) {
+            if (off + 4 > len || be32(msg + off) > len - off - 4) {
+                printf("agent.error=truncated answer\n");
+                return 1;
+            }
+            uint32_t n = be32(msg + off);
+            if (field == 1)
+                printf("agent.comment=%.*s\n", (int)n, (const char *)msg + off + 4);
+            off += 4 + n;
+        }
+    }
+    free(msg);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -293,6 +378,8 @@ main(int argc, char **argv)
         return write_file(argv[2], argv[3]);
     if (strcmp(argv[1], "daemon") == 0 && argc > 2)
         return daemonize(atol(argv[2]));
+    if (strcmp(argv[1], "agent") == 0)
+        return agent();
     fprintf(stderr, "probe: unknown mode '%s'\n", argv[1]);
     return 2;
 }
