@@ -2,6 +2,7 @@
 #ifndef IMGBUILD_STORE_INTERNAL_H
 #define IMGBUILD_STORE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,11 @@ struct store {
     int cachefd;
     unsigned counter; /* atomic: tmp names may be made from several threads */
     bool exclusive;
+    /* ChainIDs whose snapshot this process found complete (a tsearch tree of strings):
+     * under a shared lock no one removes snapshots, so a build's every step need not
+     * check all its layers again (snapshot.c) */
+    void *snaps_known;
+    pthread_mutex_t snaps_lock;
 };
 
 #define STORE_IO_CHUNK (1u << 20)

@@ -17,6 +17,8 @@
 #include "store/internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <search.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,51 @@ store_snapshots_dir(struct store *st)
     return ib_xstrdup(st->snaproot);
 }
 
+static bool snapshot_complete(struct store *st, const struct digest *chain_id);
+
+static int
+str_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static bool
+known(struct store *st, const struct digest *chain_id)
+{
+    pthread_mutex_lock(&st->snaps_lock);
+    bool k = !st->exclusive && tfind(chain_id->s, &st->snaps_known, str_cmp) != NULL;
+    pthread_mutex_unlock(&st->snaps_lock);
+    return k;
+}
+
+static void
+remember(struct store *st, const struct digest *chain_id)
+{
+    if (st->exclusive)
+        return; /* GC may remove snapshots: no memory of them then */
+    char *k = ib_xstrdup(chain_id->s);
+    pthread_mutex_lock(&st->snaps_lock);
+    char **slot = tsearch(k, &st->snaps_known, str_cmp);
+    pthread_mutex_unlock(&st->snaps_lock);
+    if (!slot)
+        ib_oom();
+    if (*slot != k)
+        free(k);
+}
+
 bool
 store_snapshot_exists(struct store *st, const struct digest *chain_id)
+{
+    if (known(st, chain_id))
+        return true;
+    bool ok = snapshot_complete(st, chain_id);
+    if (ok)
+        remember(st, chain_id);
+    return ok;
+}
+
+static bool
+snapshot_complete(struct store *st, const struct digest *chain_id)
 {
     AUTO_FREE char *name = store_snapshot_name(chain_id);
     AUTO_FREE char *mark = ib_xasprintf("%s.chain", name);

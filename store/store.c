@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <search.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -114,6 +115,8 @@ store_close(struct store *st)
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]); /* closing lockfd drops the flock */
+    tdestroy(st->snaps_known, free);
+    pthread_mutex_destroy(&st->snaps_lock);
     free(st->root);
     free(st->snaproot);
     free(st);
@@ -143,6 +146,7 @@ int
 store_open(const char *root, unsigned flags, struct store **out, struct ib_err **err)
 {
     IB_AUTO(store_close) struct store *st = ib_xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->snaps_lock, NULL);
     st->rootfd = st->lockfd = st->blobsfd = st->tmpfd = st->snapfd = st->cachefd = -1;
     st->root = root && *root ? ib_xstrdup(root) : store_default_root();
     for (size_t n = strlen(st->root); n > 1 && st->root[n - 1] == '/'; n--)
