@@ -253,6 +253,11 @@ store_tag(struct store *st, const struct store_image *img, const char *refstr, s
     for (size_t i = json_array_size(arr); i-- > 0;) {
         json_t *e = json_array_get(arr, i);
         const char *er = image_entry_ref(e);
+        if (full && er && strcmp(er, full) == 0 &&
+            strcmp(image_jstr(e, "digest"), img->digest.s) == 0) {
+            json_decref(index);
+            return 0; /* already names this image (a warm build): no write */
+        }
         if (full && er && strcmp(er, full) == 0)
             json_array_remove(arr, i);
         else if (!full && strcmp(image_jstr(e, "digest"), img->digest.s) == 0) {
