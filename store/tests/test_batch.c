@@ -175,10 +175,10 @@ batch_child(const char *root, child_fn fn, void *arg, bool stay, int *done)
     close(p[0]);
     struct store *st = NULL;
     struct ib_err *err = NULL;
-    int rc = store_open(root, 0, &st, &err) == 0 && store_batch_begin(st, &err) == 0 &&
-                     fn(st, arg) == 0
-                 ? 0
-                 : 1;
+    int rc =
+        store_open(root, 0, &st, &err) == 0 && store_batch_begin(st, &err) == 0 && fn(st, arg) == 0
+            ? 0
+            : 1;
     if (rc)
         fprintf(stderr, "child: %s\n", err ? err->msg : "failed");
     char c = rc ? 'F' : 'K';
