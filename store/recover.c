@@ -182,8 +182,7 @@ struct dead_batch {
 /* Open and lock the journal name if its owner is gone: *fd, its boot id and start time.
  * Returns false for a live batch (or one removed meanwhile). */
 static bool
-take_journal(struct store *st, const char *name, int *fd, char *boot, size_t bootsz,
-             int64_t *start)
+take_journal(struct store *st, const char *name, int *fd, char *boot, size_t bootsz, int64_t *start)
 {
     AUTO_FD int f = openat(st->batchesfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (f < 0 || flock(f, LOCK_EX | LOCK_NB) < 0)
