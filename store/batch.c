@@ -11,11 +11,13 @@
  *   batches/batch-<pid>-<n>   "imgbuild-batch 1\nboot <boot id>\nstart <sec>.<nsec>\n"
  *
  * The journal is written in tmp/, fsynced, flock()ed and renamed into batches/ (then
- * batches/ is fsynced): the one durable write a batch costs up front.  Its owner holds
- * the flock until the batch ends, so a journal whose flock can be taken belongs to a
- * dead process; store_open recovers those (recover.c).  A batch is per struct store
- * and may be nested: an inner store_batch_end syncs (so that its caller may then write
- * a tag) but leaves the journal to the outermost one.
+ * batches/ is fsynced) before the batch's first write becomes visible (store_batch_want):
+ * the one durable write a batch costs up front.  A batch that writes nothing (a warm
+ * build) costs no journal and no sync.  The owner holds the flock until the batch
+ * ends, so a journal whose flock can be taken belongs to a dead process; store_open
+ * recovers those (recover.c).  A batch is per struct store and may be nested: an inner
+ * store_batch_end syncs what was written (so that its caller may then write a tag) but
+ * leaves the journal to the outermost one.
  *
  * Tags (index.json) stay fully durable and must name only durable data: callers end
  * their batch first, and store_batch_settle (called by store_tag) syncs again when this
@@ -49,10 +51,25 @@ store_boot_id(void)
     return ib_xstrndup(b.s, strcspn(b.s, " \t\r\n"));
 }
 
-bool
-store_batch_active(struct store *st)
+static int journal_create(struct store *st, struct ib_err **err);
+
+int
+store_batch_want(struct store *st, struct ib_err **err)
 {
-    return __atomic_load_n(&st->batch_depth, __ATOMIC_ACQUIRE) > 0;
+    if (__atomic_load_n(&st->batch_depth, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    if (__atomic_load_n(&st->batch_ready, __ATOMIC_ACQUIRE))
+        return 1;
+    pthread_mutex_lock(&st->batch_mu);
+    int rc = 1;
+    if (st->batch_depth == 0)
+        rc = 0; /* ended meanwhile (a caller's bug): write durably */
+    else if (st->batch_fd < 0 && journal_create(st, err) < 0)
+        rc = -1;
+    else
+        __atomic_store_n(&st->batch_ready, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&st->batch_mu);
+    return rc;
 }
 
 void
@@ -96,7 +113,10 @@ int
 store_write_file(struct store *st, int dirfd, const char *name, const void *data, size_t len,
                  struct ib_err **err)
 {
-    if (!store_batch_active(st))
+    int batch = store_batch_want(st, err);
+    if (batch < 0)
+        return -1;
+    if (!batch)
         return ib_write_atomic(dirfd, name, data, len, 0644, err);
     if (ib_write_replace(dirfd, name, data, len, 0644, err) < 0)
         return -1;
@@ -127,12 +147,18 @@ other_batches(struct store *st)
     return found;
 }
 
+/* Has this store written (or relied on) anything without fsync since the last sync? */
+static bool
+dirty(struct store *st)
+{
+    return __atomic_load_n(&st->batch_writes, __ATOMIC_ACQUIRE) !=
+           __atomic_load_n(&st->batch_synced, __ATOMIC_ACQUIRE);
+}
+
 int
 store_batch_settle(struct store *st, struct ib_err **err)
 {
-    bool dirty = __atomic_load_n(&st->batch_writes, __ATOMIC_ACQUIRE) !=
-                 __atomic_load_n(&st->batch_synced, __ATOMIC_ACQUIRE);
-    if (dirty || other_batches(st))
+    if (dirty(st) || other_batches(st))
         return store_sync(st, err);
     return 0;
 }
@@ -187,14 +213,11 @@ journal_create(struct store *st, struct ib_err **err)
 int
 store_batch_begin(struct store *st, struct ib_err **err)
 {
+    (void)err; /* the journal is made by the first write (store_batch_want) */
     pthread_mutex_lock(&st->batch_mu);
-    int rc = 0;
-    if (st->batch_depth == 0)
-        rc = journal_create(st, err);
-    if (rc == 0)
-        __atomic_add_fetch(&st->batch_depth, 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&st->batch_depth, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&st->batch_mu);
-    return rc;
+    return 0;
 }
 
 int
@@ -205,13 +228,15 @@ store_batch_end(struct store *st, struct ib_err **err)
         pthread_mutex_unlock(&st->batch_mu);
         return ib_fail(err, IB_E_BUG, "store_batch_end without store_batch_begin");
     }
-    int rc = store_sync(st, err);
-    if (__atomic_sub_fetch(&st->batch_depth, 1, __ATOMIC_RELEASE) == 0) {
+    /* nothing written since the last sync (a warm build, a pull of stored blobs): no sync */
+    int rc = dirty(st) ? store_sync(st, err) : 0;
+    if (__atomic_sub_fetch(&st->batch_depth, 1, __ATOMIC_RELEASE) == 0 && st->batch_fd >= 0) {
         /* after a failed sync the journal stays: the next store_open recovers it.  The
          * unlink itself need not be durable: a journal that comes back after a crash
          * only makes that recovery redo work. */
         if (rc == 0 && unlinkat(st->batchesfd, st->batch_name, 0) < 0)
             rc = ib_fail_errno(err, "remove '%s/batches/%s'", st->root, st->batch_name);
+        __atomic_store_n(&st->batch_ready, false, __ATOMIC_RELEASE);
         close(st->batch_fd);
         st->batch_fd = -1;
         free(st->batch_name);

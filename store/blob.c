@@ -93,9 +93,10 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
         return -1;
     }
     struct store *st = w->st;
-    bool batch = store_batch_active(st);
-    if (!batch && fsync(w->fd) < 0) {
-        ib_fail_errno(err, "fsync blob");
+    int batch = store_batch_want(st, err);
+    if (batch < 0 || (!batch && fsync(w->fd) < 0)) {
+        if (batch == 0)
+            ib_fail_errno(err, "fsync blob");
         store_blob_abort(w);
         return -1;
     }

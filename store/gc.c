@@ -55,9 +55,10 @@ store_cache_put(struct store *st, const char *key, const char *value_json, const
      * written (in a write batch: both become durable at its end, and a crash recovery
      * removes entries written since the batch began), and a lost or torn entry is only
      * a cache miss (store_cache_get). */
-    if (ib_write_replace(st->cachefd, name, b.s, b.len, 0644, err) < 0)
+    int batch = store_batch_want(st, err);
+    if (batch < 0 || ib_write_replace(st->cachefd, name, b.s, b.len, 0644, err) < 0)
         return -1;
-    if (store_batch_active(st))
+    if (batch)
         store_batch_note(st);
     return 0;
 }

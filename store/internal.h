@@ -26,6 +26,7 @@ struct store {
      * threads read them); begin and end take batch_mu */
     pthread_mutex_t batch_mu;
     unsigned batch_depth;  /* open store_batch_begin calls */
+    bool batch_ready;      /* the journal exists (made by the batch's first write) */
     int batch_fd;          /* the journal, flock()ed while the batch is open; -1 */
     char *batch_name;      /* its name in batches/ */
     uint64_t batch_writes; /* writes made without fsync in this store's batches */
@@ -44,9 +45,11 @@ char *store_snap_tmp_name(struct store *st, const char *what);
 
 /* ---- write batches (batch.c, recover.c) ---- */
 
-/* Is a write batch open?  Then writes skip fsync (they still go through a temp name and a
- * rename) and call store_batch_note after their rename. */
-bool store_batch_active(struct store *st);
+/* Called before a write that would be fsynced: 1 when a write batch is open (its
+ * journal is then durable and the write skips fsync, still going through a temp name
+ * and a rename, and calls store_batch_note after its rename), 0 when not (write
+ * durably), -1 when the journal could not be made. */
+int store_batch_want(struct store *st, struct ib_err **err);
 /* Count one write made without fsync (or one existing file relied on) in a batch. */
 void store_batch_note(struct store *st);
 /* syncfs every filesystem of the store (root and snapshots dir: each distinct one once). */

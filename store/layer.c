@@ -399,8 +399,10 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
             return -1;
     } else if (move) {
         /* in a write batch, the batch's sync makes the moved tree durable */
-        bool batch = store_batch_active(st);
+        int batch = store_batch_want(st, err);
         AUTO_FREE char *name = store_snapshot_name(&l.chain_id);
+        if (batch < 0)
+            return -1;
         if (!batch && syncfs(dirfd) < 0)
             return ib_fail_errno(err, "sync '%s'", upperdir);
         if (store_snapshot_mark(st, &l.chain_id, err) < 0)

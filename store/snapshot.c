@@ -94,13 +94,15 @@ int
 store_snapshot_create(struct store *st, const struct digest *chain_id,
                       const struct store_layer *layer, struct ib_err **err)
 {
+    int batch = store_batch_want(st, err); /* then the batch's sync makes it durable */
+    if (batch < 0)
+        return -1;
     AUTO_FREE char *tmp = store_snap_tmp_name(st, "unpack");
     if (mkdirat(st->snapfd, tmp, 0755) < 0)
         return ib_fail_errno(err, "create '%s/%s'", st->snaproot, tmp);
     AUTO_FD int dirfd = openat(st->snapfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     AUTO_FD int blob = -1;
     struct digest diff_id;
-    bool batch = store_batch_active(st); /* then the batch's sync makes it durable */
     int rc = -1;
     if (dirfd < 0) {
         ib_fail_errno(err, "open '%s/%s'", st->snaproot, tmp);

@@ -110,8 +110,9 @@ const char *store_root(const struct store *st);
  * fsync and syncfs (each still goes to a temp name and is renamed into place);
  * store_batch_end makes them all durable with one syncfs per filesystem of the
  * store and removes the batch's journal.  A journal (batches/batch-<pid>-<n>:
- * boot id and start time, fsynced) is the one durable write a batch costs up
- * front; store_open recovers those left by dead processes: same boot, a sync;
+ * boot id and start time, fsynced before the batch's first write) is the one
+ * durable write a batch costs; a batch that writes nothing costs nothing.
+ * store_open recovers journals left by dead processes: same boot, a sync;
  * another boot (the machine went down), blobs written since the start are
  * hashed again and removed when damaged, snapshots and cache entries written
  * since then are removed.  Write tags (store_tag, store_image_commit with a

@@ -44,6 +44,11 @@ syncs=$(awk '$NF ~ /^(fsync|fdatasync|syncfs)$/ { n += $4 } END { print n + 0 }'
 note "fsync + fdatasync + syncfs calls of a cold 50-step build: $syncs"
 # a journal (file + dir), one syncfs, index.json (file + dir): 5; before batches, 306
 t "a 50-step build syncs at most 8 times (one batch, not one per step)" test "$syncs" -le 8
+strace -f -c -e trace=fsync,fdatasync,syncfs -o "$T/strace2" \
+    "$IMGBUILD" build -q -t s50:2 "$T/s50" >"$T/s50.out" 2>&1
+warm=$(awk '$NF ~ /^(fsync|fdatasync|syncfs)$/ { n += $4 } END { print n + 0 }' "$T/strace2")
+note "the same, warm (every step cached): $warm"
+t "a warm rebuild syncs at most 6 times" test "$warm" -le 6
 t "no journal left after the build" test "$(journals)" -eq 0
 t "fsck clean after the build" ib fsck
 t "the image has its 51 layers" test "$(ib inspect s50:1 | jq '.[0].RootFS.Layers | length')" -eq 51
