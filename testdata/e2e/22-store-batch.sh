@@ -97,6 +97,26 @@ t "the crash recovery ran" test $crashed -ge 1
 t "no stale temp files after the kills" sh -c "test -z \"\$(ls -A '$IMGBUILD_ROOT/tmp')\" && ! ls '$IMGBUILD_ROOT.snapshots' | grep -q '^tmp-'"
 t "the last image has all its layers" test "$(ib inspect many:after$runs | jq '.[0].RootFS.Layers | length')" -eq 14
 
+# ---- two builds in parallel (a batch each) and a prune meanwhile -----------------------
+mkdir -p "$T/par1" "$T/par2"
+sed 's/echo \([0-9]*\) >/echo p1-\1 >/' "$T/s50/Dockerfile" | head -21 >"$T/par1/Dockerfile"
+sed 's/echo \([0-9]*\) >/echo p2-\1 >/' "$T/s50/Dockerfile" | head -21 >"$T/par2/Dockerfile"
+"$IMGBUILD" build -q -t par:1 "$T/par1" >"$T/par1.out" 2>&1 &
+p1=$!
+"$IMGBUILD" build -q -t par:2 "$T/par2" >"$T/par2.out" 2>&1 &
+p2=$!
+sleep 0.3
+"$IMGBUILD" prune >"$T/prune.out" 2>&1 &
+p3=$!
+r1=0 r2=0 r3=0
+wait $p1 || r1=$?
+wait $p2 || r2=$?
+wait $p3 || r3=$?
+t "two parallel builds and a prune all succeed" test "$r1$r2$r3" = 000
+t "both images are complete" sh -c "test \$('$IMGBUILD' inspect par:1 | jq '.[0].RootFS.Layers | length') -eq 21 && test \$('$IMGBUILD' inspect par:2 | jq '.[0].RootFS.Layers | length') -eq 21"
+t "no journal left after them" test "$(journals)" -eq 0
+t "fsck clean after them" ib fsck
+
 # ---- a cached layer whose snapshot is gone (as the crash recovery leaves it) ----------
 mkdir -p "$T/snap"
 printf 'FROM busybox:latest\nRUN echo 1 > /a\nRUN echo 2 > /b\n' >"$T/snap/Dockerfile"
