@@ -1,12 +1,13 @@
 /* store/batch.c: write batches, so that a build or a pull pays one syncfs instead of
  * several fsyncs per blob, snapshot and layer.
  *
- * Between store_batch_begin and store_batch_end, blob commits, snapshot creation and
- * marks, layer commits and cache entries skip fsync and syncfs: their data still goes
- * to a temp name and is renamed into place, so a crash of the process alone loses
- * nothing (the kernel keeps the page cache), but a crash of the machine may leave
- * empty or torn files under their final names.  store_batch_end syncs each filesystem
- * of the store once and then removes the batch's journal:
+ * Between store_batch_begin and store_batch_end, blob commits (but those of big blobs,
+ * see blob.c), snapshot creation and marks, layer commits and cache entries skip fsync
+ * and syncfs: their data still goes to a temp name and is renamed into place, so a
+ * crash of the process alone loses nothing (the kernel keeps the page cache), but a
+ * crash of the machine may leave empty or torn files under their final names.
+ * store_batch_end syncs each filesystem of the store once and then removes the batch's
+ * journal:
  *
  *   batches/batch-<pid>-<n>   "imgbuild-batch 1\nboot <boot id>\nstart <sec>.<nsec>\n"
  *

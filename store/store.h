@@ -131,7 +131,8 @@ int store_tmp_mkdir(struct store *st, const char *what, char **path, struct ib_e
 /* ---- blobs ---------------------------------------------------------------- */
 
 /* Streaming blob writer: bytes go to a temp file in tmp/ and through SHA-256;
- * commit fsyncs (not in a write batch) and renames it to blobs/sha256/<digest>.
+ * commit fsyncs it (in a write batch only when it is 4 MiB or more) and
+ * renames it to blobs/sha256/<digest>.
  * The blob's name is always its verified digest.  *out: finish with store_blob_commit or
  * store_blob_abort (either frees it). */
 struct blob_writer;
