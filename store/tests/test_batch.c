@@ -122,6 +122,13 @@ TEST(batch_commits_then_end_fsck_clean)
     /* the same content again: the stored file stays */
     CHECK_OK(store_blob_put_buf(st, "loose", 5, &d, &err));
     CHECK_OK(store_cache_put(st, "step:x", "\"v\"", NULL, 0, &err));
+    /* a big blob (fsynced at commit even in a batch) */
+    size_t big = 5u << 20;
+    AUTO_FREE char *bigbuf = ib_xmalloc(big);
+    for (size_t i = 0; i < big; i++)
+        bigbuf[i] = (char)(i * 7 + i / 4096);
+    struct digest bd;
+    CHECK_OK(store_blob_put_buf(st, bigbuf, big, &bd, &err));
     /* nested: an inner end syncs but the journal stays for the outer one */
     CHECK_OK(store_batch_begin(st, &err));
     CHECK_OK(store_batch_end(st, &err));
@@ -133,6 +140,7 @@ TEST(batch_commits_then_end_fsck_clean)
     err = NULL;
     CHECK_OK(tag_layers(st, l, 2, "batch/one:1", &err));
     CHECK(fsck_clean(st));
+    CHECK(store_blob_exists(st, &bd));
     AUTO_FREE char *sp = snap_path(root, &l[1].chain_id);
     AUTO_FREE char *marker = ib_path_join(sp, "f");
     CHECK(exists(marker));
