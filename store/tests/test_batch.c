@@ -268,10 +268,13 @@ write_then_tear(struct store *st, void *arg)
 {
     struct crash_arg *a = arg;
     struct ib_err *err = NULL;
-    sleep_ms(60); /* file times come from a coarse clock: stay clear of the start */
     struct digest good, torn;
-    if (store_blob_put_buf(st, "new and intact", 14, &good, &err) < 0 ||
-        store_blob_put_buf(st, "new and torn..", 14, &torn, &err) < 0 ||
+    /* the first write makes the journal (its start time); file times come from a coarse
+     * clock, so the others stay clear of it */
+    if (store_blob_put_buf(st, "new and intact", 14, &good, &err) < 0)
+        return -1;
+    sleep_ms(60);
+    if (store_blob_put_buf(st, "new and torn..", 14, &torn, &err) < 0 ||
         commit_layer(st, NULL, "new", &a->layer, &err) < 0 ||
         store_cache_put(st, "step:new", "\"n\"", NULL, 0, &err) < 0) {
         fprintf(stderr, "child: %s\n", err->msg);
