@@ -26,7 +26,6 @@ struct blob_writer {
  * written, so the disk writes overlap the producer (a pull's downloads, a
  * layer's tar) and the fsync at commit finds little left to do. */
 #define WRITEBACK_STEP (2u << 20)
-#define FSYNC_IN_BATCH (4u << 20)
 
 int
 store_blob_begin(struct store *st, struct blob_writer **out, struct ib_err **err)
@@ -102,11 +101,8 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
     bool had = store_blob_exists(st, &d);
     if (existed)
         *existed = had;
-    /* Outside a batch every blob is fsynced.  In a batch, small blobs wait for the batch's
-     * sync; a big one is fsynced now all the same: its data has to reach the disk anyway,
-     * and its journal commit is then off the batch end's critical path (a pull commits its
-     * layers on worker threads while others download). */
-    if ((!batch || (!had && w->size >= FSYNC_IN_BATCH)) && fsync(w->fd) < 0) {
+    /* Outside a batch every blob is fsynced; in a batch only a big one (STORE_BATCH_BIG) */
+    if ((!batch || (!had && w->size >= STORE_BATCH_BIG)) && fsync(w->fd) < 0) {
         ib_fail_errno(err, "fsync blob");
         store_blob_abort(w);
         return -1;

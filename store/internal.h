@@ -77,6 +77,10 @@ int store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns,
                         struct ib_err **err);
 /* The current boot id (/proc/sys/kernel/random/boot_id), "" when unknown; caller frees. */
 char *store_boot_id(void);
+/* In a batch, a blob or an unpacked layer this big is synced where it is written all the
+ * same: its data has to reach the disk anyway, and its journal commit is then off the
+ * batch end's critical path (a pull commits and unpacks layers on worker threads). */
+#define STORE_BATCH_BIG (4u << 20)
 /* Slack under a journal's start time: clock steps and coarse file timestamps. */
 #define STORE_BATCH_SLACK_NS (10LL * 1000000000LL)
 /* ---- */

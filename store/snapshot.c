@@ -102,17 +102,18 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
         return ib_fail_errno(err, "create '%s/%s'", st->snaproot, tmp);
     AUTO_FD int dirfd = openat(st->snapfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     AUTO_FD int blob = -1;
+    uint64_t size = 0;
     struct digest diff_id;
     int rc = -1;
     if (dirfd < 0) {
         ib_fail_errno(err, "open '%s/%s'", st->snaproot, tmp);
-    } else if (store_blob_open(st, &layer->digest, &blob, NULL, err) == 0) {
+    } else if (store_blob_open(st, &layer->digest, &blob, &size, err) == 0) {
         if (store_unpack_fd(blob, dirfd, &layer->digest, &diff_id, err) < 0)
             ib_err_prefix(err, "layer '%s'", layer->digest.s);
         else if (digest_is_set(&layer->diff_id) && !digest_eq(&diff_id, &layer->diff_id))
             ib_fail(err, IB_E_STORE, "layer '%s': diffID is '%s', expected '%s'", layer->digest.s,
                     diff_id.s, layer->diff_id.s);
-        else if (!batch && syncfs(dirfd) < 0)
+        else if ((!batch || size >= STORE_BATCH_BIG) && syncfs(dirfd) < 0)
             ib_fail_errno(err, "sync snapshot");
         else
             rc = 0;
