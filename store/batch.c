@@ -159,9 +159,12 @@ dirty(struct store *st)
 int
 store_batch_settle(struct store *st, struct ib_err **err)
 {
-    if (dirty(st) || other_batches(st))
+    if (dirty(st))
         return store_sync(st, err);
-    return 0;
+    pthread_mutex_lock(&st->batch_mu); /* batchesfd and batch_name */
+    bool others = other_batches(st);
+    pthread_mutex_unlock(&st->batch_mu);
+    return others ? store_sync(st, err) : 0;
 }
 
 /* Write, fsync and lock the journal in tmp/, then rename it into batches/. */
