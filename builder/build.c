@@ -461,8 +461,9 @@ stage_labels(struct bctx *b)
     }
 }
 
+/* The final image's config and manifest blobs (inside the build's write batch). */
 static int
-finish_image(struct bctx *b, struct build_result *res, struct ib_err **err)
+commit_image(struct bctx *b, struct ib_err **err)
 {
     struct bstage *s = &b->stages[b->plan->target];
     for (size_t i = 0; i < b->o->nlabels; i++) {
@@ -476,11 +477,22 @@ finish_image(struct bctx *b, struct build_result *res, struct ib_err **err)
     }
     pthread_mutex_lock(&b->lock);
     int rc = store_image_commit(b->st, s->img, NULL, err);
+    pthread_mutex_unlock(&b->lock);
+    if (rc < 0)
+        return ib_err_prefix(err, "write image");
+    return 0;
+}
+
+/* Tag the final image (after the write batch ended: a tag names only durable data). */
+static int
+finish_image(struct bctx *b, struct build_result *res, struct ib_err **err)
+{
+    struct bstage *s = &b->stages[b->plan->target];
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < b->o->ntags; i++)
         rc = store_tag(b->st, s->img, b->o->tags[i], err);
     if (rc == 0 && b->o->ntags == 0)
         rc = store_tag(b->st, s->img, NULL, err);
-    pthread_mutex_unlock(&b->lock);
     if (rc < 0)
         return ib_err_prefix(err, "write image");
     snprintf(res->id, sizeof(res->id), "%s", store_image_id(s->img)->s);
@@ -579,11 +591,23 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
         rc = open_context(&b, err);
     if (rc == 0 && o->nssh)
         rc = ssh_agents_open(o->ssh, o->nssh, &b.ssh, err);
+    /* one write batch for the whole build: layers, snapshots, blobs and cache entries are
+     * synced once at its end (also when the build fails), before the tags are written */
+    bool batch = rc == 0 && store_batch_begin(st, err) == 0;
+    if (rc == 0 && !batch)
+        rc = -1;
     if (rc == 0) {
         b.stages = ib_xcalloc(b.plan->nstages, sizeof(*b.stages));
         stage_labels(&b);
         rc = build_stages(&b, err);
         sandbox_settle(); /* every step's mounts, cgroup and work dir gone */
+    }
+    if (rc == 0)
+        rc = commit_image(&b, err);
+    if (batch) {
+        AUTO_ERR struct ib_err *e = NULL;
+        if (store_batch_end(st, rc == 0 ? err : &e) < 0)
+            rc = -1;
     }
     if (rc == 0)
         rc = finish_image(&b, res, err);

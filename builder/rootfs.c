@@ -21,6 +21,19 @@
 #include "common/mem.h"
 #include "common/banned.h"
 
+/* Make the missing snapshots of img's layers from their blobs, bottom-up. */
+static int
+ensure_snapshots(struct store *st, const struct store_image *img, struct ib_err **err)
+{
+    for (size_t i = 0; i < store_image_nlayers(img); i++) {
+        struct store_layer l = *store_image_layer(img, i);
+        const struct digest *parent = i ? &store_image_layer(img, i - 1)->chain_id : NULL;
+        if (store_snapshot_ensure(st, parent, &l, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 rootfs_lowers(struct store *st, const struct store_image *img, struct ib_strv *out,
               struct ib_err **err)
@@ -28,8 +41,18 @@ rootfs_lowers(struct store *st, const struct store_image *img, struct ib_strv *o
     size_t n = store_image_nlayers(img);
     for (size_t i = n; i-- > 0;) {
         char *p = NULL;
-        if (store_snapshot_path(st, &store_image_layer(img, i)->chain_id, &p, err) < 0)
-            return -1;
+        const struct digest *chain = &store_image_layer(img, i)->chain_id;
+        AUTO_ERR struct ib_err *e = NULL;
+        if (store_snapshot_path(st, chain, &p, &e) < 0) {
+            /* a cached layer whose snapshot is gone (the store's crash recovery removes
+             * snapshots a torn write batch may have left): made again from the blobs */
+            if (e->kind != IB_E_STORE || e->sys != ENOENT) {
+                *err = ib_steal(&e);
+                return -1;
+            }
+            if (ensure_snapshots(st, img, err) < 0 || store_snapshot_path(st, chain, &p, err) < 0)
+                return -1;
+        }
         ib_strv_push_owned(out, p);
     }
     return 0;

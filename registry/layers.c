@@ -4,11 +4,11 @@
  * largest layers first so the last to start is a small one); each body
  * streams into the store's blob writer, which hashes it.  A finished body is
  * handed to a worker thread that commits it (the digest must be the
- * manifest's; fsync, rename) and records where it came from, so the
- * downloads never wait for the disk.  When the caller wants the snapshots
- * now, the worker also unpacks each layer as soon as it and the layers below
- * it are stored; otherwise store_snapshot_ensure unpacks a layer when
- * something first needs it.
+ * manifest's; rename: the pull's write batch syncs them all at its end) and
+ * records where it came from, so the downloads never wait for the disk.
+ * When the caller wants the snapshots now, the worker also unpacks each layer
+ * as soon as it and the layers below it are stored; otherwise
+ * store_snapshot_ensure unpacks a layer when something first needs it.
  */
 #include "registry/internal.h"
 

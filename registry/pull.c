@@ -8,7 +8,8 @@
  *   multi, largest first), each streamed through the store's verifying blob
  *   writer and committed on worker threads; with REGISTRY_PULL_UNPACK, each
  *   layer's snapshot is made as soon as the layers below it are there ->
- *   tag, only at the end.
+ *   tag, only at the end.  All of it but the tag is one store write batch
+ *   (no fsync per blob; one sync before the tag).
  */
 #include "registry/internal.h"
 
@@ -237,11 +238,10 @@ cache_lookup(struct store *st, const char *key, struct digest *top, struct diges
     return ok;
 }
 
-/* Snapshots for every layer (unpack), tag, record: the image becomes visible here. */
+/* The stored image, with a snapshot for every layer when unpack is asked for. */
 static int
-finish(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-       const struct digest *top, const char *key, bool unpack, struct store_image **out,
-       struct ib_err **err)
+prepare(const struct reg_repo *r, struct store *st, const struct digest *manifest, bool unpack,
+        struct store_image **out, struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
     if (store_image_load(st, manifest, &img, err) < 0)
@@ -255,15 +255,104 @@ finish(const struct reg_repo *r, struct store *st, const struct digest *manifest
             return ib_err_prefix(err, "%s", r->refstr);
         parent = &store_image_layer(img, i)->chain_id;
     }
+    *out = ib_steal(&img);
+    return 0;
+}
+
+/* Tag and record the pull: the image becomes visible here (after the write batch's sync). */
+static int
+publish(const struct reg_repo *r, struct store *st, const struct store_image *img,
+        const struct digest *top, const char *key, struct ib_err **err)
+{
     if (store_tag(st, img, r->refstr, err) < 0)
         return -1;
-    AUTO_FREE char *val = ib_xasprintf("{\"top\":\"%s\",\"manifest\":\"%s\"}", top->s, manifest->s);
-    const char *roots[] = {manifest->s};
-    if (store_cache_put(st, key, val, roots, 1, err) < 0)
-        return -1;
-    if (out)
-        *out = ib_steal(&img);
-    return 0;
+    AUTO_FREE char *val =
+        ib_xasprintf("{\"top\":\"%s\",\"manifest\":\"%s\"}", top->s, store_image_digest(img)->s);
+    const char *roots[] = {store_image_digest(img)->s};
+    return store_cache_put(st, key, val, roots, 1, err);
+}
+
+/* Everything but the tag: manifest(s), config and layers into the store; *top gets the
+ * digest the reference named (index or manifest). */
+static int
+fetch(struct registry_client *c, struct store *st, const struct reg_repo *rp,
+      const struct reg_platform *want, unsigned flags, const char *key, struct digest *top,
+      struct store_image **out, struct ib_err **err)
+{
+    const struct ref *ref = rp->ref;
+    bool unpack = (flags & REGISTRY_PULL_UNPACK) != 0;
+    struct digest manifest = {""};
+    bool cached = cache_lookup(st, key, top, &manifest);
+    int rc = 0;
+    if (cached && (flags & REGISTRY_PULL_CACHED)) {
+        struct ib_err *e2 = NULL;
+        if (prepare(rp, st, &manifest, unpack, out, &e2) == 0)
+            return 0;
+        ib_err_free(e2);
+    }
+    const char *reference = ref->digest ? ref->digest : ref->tag;
+    struct digest want_top = {""};
+    if (ref->digest) {
+        digest_parse(ref->digest, &want_top, NULL);
+    } else if (cached) {
+        /* HEAD first: Docker Hub does not count it against the pull quota, and
+         * the digest may be the one pulled last time (without a record of an
+         * earlier pull the GET below is needed anyway) */
+        IB_AUTO(reg_xfer_free) struct xfer *h = reg_repo_xfer(rp, "HEAD", "manifests/", reference);
+        ib_strv_push(&h->headers, ACCEPT_MANIFESTS);
+        h->what = "manifest";
+        if (http_one(c, h, err) < 0)
+            return ib_err_prefix(err, "%s", rp->refstr);
+        if (h->status == 200 && h->docker_digest)
+            digest_parse(h->docker_digest, &want_top, NULL);
+        /* anything else: the GET below says what is wrong (a HEAD has no error body) */
+    }
+    if (cached && digest_is_set(&want_top) && digest_eq(&want_top, top)) {
+        struct ib_err *e2 = NULL;
+        if (prepare(rp, st, &manifest, unpack, out, &e2) == 0)
+            return 0;
+        ib_err_free(e2);
+    }
+    struct reg_manifest m = {0}, sub = {0};
+    rc = reg_get_manifest(rp, digest_is_set(&want_top) ? want_top.s : reference,
+                          digest_is_set(&want_top) ? &want_top : NULL, &m, err);
+    struct reg_manifest *mm = &m;
+    if (rc == 0) {
+        *top = m.digest;
+        rc = store_blob_put_buf(st, m.raw.s, m.raw.len, top, err);
+    }
+    if (rc == 0 && is_index(m.media)) {
+        struct digest d;
+        rc = choose_platform(rp, &m, want, &d, err);
+        if (rc == 0)
+            rc = reg_get_manifest(rp, d.s, &d, &sub, err);
+        mm = &sub;
+    }
+    if (rc == 0 && strcmp(mm->media, MEDIA_OCI_MANIFEST) != 0 &&
+        strcmp(mm->media, MEDIA_DOCKER_MANIFEST) != 0)
+        rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", rp->refstr,
+                     mm->media);
+    struct digest cfgd;
+    if (rc == 0 &&
+        digest_parse(
+            json_string_value(json_object_get(json_object_get(mm->json, "config"), "digest")) ?: "",
+            &cfgd, err) < 0)
+        rc = ib_err_prefix(err, "%s: manifest config", rp->refstr);
+    if (rc == 0)
+        rc = fetch_small_blob(rp, st, &cfgd, err);
+    if (rc == 0)
+        rc = check_config_platform(rp, st, &cfgd, want, err);
+    if (rc == 0) {
+        manifest = mm->digest;
+        rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
+    }
+    if (rc == 0)
+        rc = reg_pull_layers(rp, st, &manifest, unpack, err);
+    if (rc == 0)
+        rc = prepare(rp, st, &manifest, unpack, out, err);
+    reg_manifest_release(&m);
+    reg_manifest_release(&sub);
+    return rc;
 }
 
 int
@@ -277,84 +366,21 @@ registry_pull(struct registry_client *c, struct store *st, const struct ref *ref
     if (reg_repo_init(c, ref, false, &r, err) < 0)
         return -1;
     AUTO_FREE char *key = cache_key(r.refstr, &want);
-    bool unpack = (flags & REGISTRY_PULL_UNPACK) != 0;
-    struct digest top = {""}, manifest = {""};
-    bool cached = cache_lookup(st, key, &top, &manifest);
-    int rc = 0;
-    if (cached && (flags & REGISTRY_PULL_CACHED)) {
-        struct ib_err *e2 = NULL;
-        if (finish(&r, st, &manifest, &top, key, unpack, out, &e2) == 0) {
-            reg_repo_release(&r);
-            return 0;
-        }
-        ib_err_free(e2);
+    /* one write batch for the blobs (and snapshots): one sync at its end, before the tag */
+    if (store_batch_begin(st, err) < 0) {
+        reg_repo_release(&r);
+        return -1;
     }
-    const char *reference = ref->digest ? ref->digest : ref->tag;
-    struct digest want_top = {""};
-    if (ref->digest) {
-        digest_parse(ref->digest, &want_top, NULL);
-    } else if (cached) {
-        /* HEAD first: Docker Hub does not count it against the pull quota, and
-         * the digest may be the one pulled last time (without a record of an
-         * earlier pull the GET below is needed anyway) */
-        IB_AUTO(reg_xfer_free) struct xfer *h = reg_repo_xfer(&r, "HEAD", "manifests/", reference);
-        ib_strv_push(&h->headers, ACCEPT_MANIFESTS);
-        h->what = "manifest";
-        if (http_one(c, h, err) < 0) {
-            ib_err_prefix(err, "%s", r.refstr);
-            reg_repo_release(&r);
-            return -1;
-        }
-        if (h->status == 200 && h->docker_digest)
-            digest_parse(h->docker_digest, &want_top, NULL);
-        /* anything else: the GET below says what is wrong (a HEAD has no error body) */
-    }
-    if (cached && digest_is_set(&want_top) && digest_eq(&want_top, &top)) {
-        struct ib_err *e2 = NULL;
-        if (finish(&r, st, &manifest, &top, key, unpack, out, &e2) == 0) {
-            reg_repo_release(&r);
-            return 0;
-        }
-        ib_err_free(e2);
-    }
-    struct reg_manifest m = {0}, sub = {0};
-    rc = reg_get_manifest(&r, digest_is_set(&want_top) ? want_top.s : reference,
-                          digest_is_set(&want_top) ? &want_top : NULL, &m, err);
-    struct reg_manifest *mm = &m;
-    if (rc == 0) {
-        top = m.digest;
-        rc = store_blob_put_buf(st, m.raw.s, m.raw.len, &top, err);
-    }
-    if (rc == 0 && is_index(m.media)) {
-        struct digest d;
-        rc = choose_platform(&r, &m, &want, &d, err);
-        if (rc == 0)
-            rc = reg_get_manifest(&r, d.s, &d, &sub, err);
-        mm = &sub;
-    }
-    if (rc == 0 && strcmp(mm->media, MEDIA_OCI_MANIFEST) != 0 &&
-        strcmp(mm->media, MEDIA_DOCKER_MANIFEST) != 0)
-        rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", r.refstr, mm->media);
-    struct digest cfgd;
-    if (rc == 0 &&
-        digest_parse(
-            json_string_value(json_object_get(json_object_get(mm->json, "config"), "digest")) ?: "",
-            &cfgd, err) < 0)
-        rc = ib_err_prefix(err, "%s: manifest config", r.refstr);
+    struct digest top = {""};
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    int rc = fetch(c, st, &r, &want, flags, key, &top, &img, err);
+    AUTO_ERR struct ib_err *e = NULL;
+    if (store_batch_end(st, rc == 0 ? err : &e) < 0)
+        rc = -1;
     if (rc == 0)
-        rc = fetch_small_blob(&r, st, &cfgd, err);
-    if (rc == 0)
-        rc = check_config_platform(&r, st, &cfgd, &want, err);
-    if (rc == 0) {
-        manifest = mm->digest;
-        rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
-    }
-    if (rc == 0)
-        rc = reg_pull_layers(&r, st, &manifest, unpack, err);
-    if (rc == 0)
-        rc = finish(&r, st, &manifest, &top, key, unpack, out, err);
-    reg_manifest_release(&m);
-    reg_manifest_release(&sub);
+        rc = publish(&r, st, img, &top, key, err);
+    if (rc == 0 && out)
+        *out = ib_steal(&img);
     reg_repo_release(&r);
     return rc;
 }

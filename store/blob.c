@@ -92,21 +92,38 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
         store_blob_abort(w);
         return -1;
     }
-    if (fsync(w->fd) < 0) {
+    struct store *st = w->st;
+    int batch = store_batch_want(st, err);
+    if (batch < 0) {
+        store_blob_abort(w);
+        return -1;
+    }
+    bool had = store_blob_exists(st, &d);
+    if (existed)
+        *existed = had;
+    /* Outside a batch every blob is fsynced; in a batch only a big one (STORE_BATCH_BIG) */
+    if ((!batch || (!had && w->size >= STORE_BATCH_BIG)) && fsync(w->fd) < 0) {
         ib_fail_errno(err, "fsync blob");
         store_blob_abort(w);
         return -1;
     }
-    if (existed)
-        *existed = store_blob_exists(w->st, &d);
-    if (renameat(w->st->tmpfd, w->tmpname, w->st->blobsfd, digest_hex(&d)) < 0) {
+    int rc = 0;
+    if (batch && had) {
+        /* keep the stored file: it may be durable, this copy is not (and it may be
+         * another batch's, not yet synced: this batch's sync covers it too) */
+        store_batch_note(st);
+    } else if (renameat(st->tmpfd, w->tmpname, st->blobsfd, digest_hex(&d)) < 0) {
         ib_fail_errno(err, "store blob '%s'", d.s);
         store_blob_abort(w);
         return -1;
+    } else {
+        close(w->fd);
+        w->fd = -1;
+        if (batch)
+            store_batch_note(st);
+        else
+            rc = ib_fsync_dir(st->blobsfd, "blobs/sha256", err);
     }
-    close(w->fd);
-    w->fd = -1;
-    int rc = ib_fsync_dir(w->st->blobsfd, "blobs/sha256", err);
     if (out)
         *out = d;
     if (size)

@@ -158,7 +158,7 @@ store_layer_compressed(struct store *st, const struct store_layer *layer,
     AUTO_FREE char *name = cache_name(&layer->diff_id, comp);
     AUTO_FREE char *line = ib_xasprintf("%s %" PRIu64 "\n", l.digest.s, l.size);
     if (ib_mkdir_p(st->cachefd, "compressed", 0755, err) < 0 ||
-        ib_write_atomic(st->cachefd, name, line, strlen(line), 0644, err) < 0)
+        store_write_file(st, st->cachefd, name, line, strlen(line), err) < 0)
         return -1;
     *out = l;
     return 0;

@@ -52,8 +52,15 @@ store_cache_put(struct store *st, const char *key, const char *value_json, const
     if (ib_mkdir_p(st->cachefd, "entries", 0755, err) < 0)
         return -1;
     /* No fsync: what an entry names (blobs, snapshots) is durable before the entry is
-     * written, and a lost or torn entry is only a cache miss (store_cache_get). */
-    return ib_write_replace(st->cachefd, name, b.s, b.len, 0644, err);
+     * written (in a write batch: both become durable at its end, and a crash recovery
+     * removes entries written since the batch began), and a lost or torn entry is only
+     * a cache miss (store_cache_get). */
+    int batch = store_batch_want(st, err);
+    if (batch < 0 || ib_write_replace(st->cachefd, name, b.s, b.len, 0644, err) < 0)
+        return -1;
+    if (batch)
+        store_batch_note(st);
+    return 0;
 }
 
 int

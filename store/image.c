@@ -243,6 +243,9 @@ store_tag(struct store *st, const struct store_image *img, const char *refstr, s
         full = ref_string(&r);
         ref_release(&r);
     }
+    /* what the tag names must be durable first (write batches: batch.c) */
+    if (store_batch_settle(st, err) < 0)
+        return -1;
     AUTO_FD int lfd = -1;
     if (store_index_lock(st, &lfd, err) < 0)
         return -1;

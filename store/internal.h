@@ -19,6 +19,7 @@ struct store {
     int tmpfd;
     int snapfd;
     int cachefd;
+    int batchesfd;    /* batches/ (journals of open write batches), or -1 */
     unsigned counter; /* atomic: tmp names may be made from several threads */
     bool exclusive;
     /* ChainIDs whose snapshot this process found complete (a tsearch tree of strings):
@@ -26,6 +27,17 @@ struct store {
      * check all its layers again (snapshot.c) */
     void *snaps_known;
     pthread_mutex_t snaps_lock;
+    /* write batches (batch.c): depth and the write counters are atomic (writers on other
+     * threads read them); begin and end take batch_mu */
+    pthread_mutex_t batch_mu;
+    unsigned batch_depth;  /* open store_batch_begin calls */
+    bool batch_ready;      /* the journal exists (made by the batch's first write) */
+    int batch_fd;          /* the journal, flock()ed while the batch is open; -1 */
+    char *batch_name;      /* its name in batches/ */
+    uint64_t batch_writes; /* writes made without fsync in this store's batches */
+    uint64_t batch_synced; /* batch_writes when the last store_sync started */
+    int sync_fds[5];       /* one fd per distinct filesystem of the store */
+    size_t nsync_fds;
 };
 
 #define STORE_IO_CHUNK (1u << 20)
@@ -35,6 +47,49 @@ struct store {
 char *store_tmp_name(struct store *st, const char *what);
 /* A fresh name for temp dirs in the snapshots dir: "tmp-<pid>-<n>-<what>"; caller frees. */
 char *store_snap_tmp_name(struct store *st, const char *what);
+
+/* ---- write batches (batch.c, recover.c) ---- */
+
+/* Called before a write that would be fsynced: 1 when a write batch is open (its
+ * journal is then durable and the write skips fsync, still going through a temp name
+ * and a rename, and calls store_batch_note after its rename), 0 when not (write
+ * durably), -1 when the journal could not be made. */
+int store_batch_want(struct store *st, struct ib_err **err);
+/* Count one write made without fsync (or one existing file relied on) in a batch. */
+void store_batch_note(struct store *st);
+/* syncfs every filesystem of the store (root and snapshots dir: each distinct one once). */
+int store_sync(struct store *st, struct ib_err **err);
+/* Before a write that names blobs durably (index.json): sync if this store's batch or
+ * another process's open batch may have written what it names without fsync. */
+int store_batch_settle(struct store *st, struct ib_err **err);
+/* Write a small file atomically: durable (ib_write_atomic), or, in a batch, without
+ * fsync (ib_write_replace) and counted. */
+int store_write_file(struct store *st, int dirfd, const char *name, const void *data, size_t len,
+                     struct ib_err **err);
+/* Fill sync_fds from the open directory fds (store_open). */
+void store_sync_fds_init(struct store *st);
+/* The store_close part: end a batch left open (errors dropped: the journal then stays and
+ * the next store_open recovers it). */
+void store_batch_close(struct store *st);
+
+/* Recover the journals in batches/ left by dead processes (store_open).  boot_id is the
+ * current boot's; a journal of the same boot only needs a sync; one of another boot (the
+ * machine went down mid-batch) is handled only when alone (no other process has the store
+ * open): every blob changed since its start time minus slack_ns is re-hashed (removed when
+ * it does not match its name), snapshots and cache entries changed since then are
+ * removed.  Separate from store_open so that tests can pass another boot id. */
+int store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, bool alone,
+                        struct ib_err **err);
+/* The current boot id (/proc/sys/kernel/random/boot_id), "" when unknown; caller frees. */
+char *store_boot_id(void);
+/* In a batch, a blob or an unpacked layer this big is synced where it is written all the
+ * same: its data has to reach the disk anyway, and its journal commit is then off the
+ * batch end's critical path (a pull commits and unpacks layers on worker threads). */
+#define STORE_BATCH_BIG (4u << 20)
+/* Slack under a journal's start time: clock steps and coarse file timestamps. */
+#define STORE_BATCH_SLACK_NS (10LL * 1000000000LL)
+/* ---- */
+
 /* Take / drop the index lock ("index.lock", exclusive) around index.json updates. */
 int store_index_lock(struct store *st, int *fd, struct ib_err **err);
 /* Error adapter for libarchive; a is a struct archive *. */

@@ -398,8 +398,12 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
         if (move && ib_rm_rf_at(AT_FDCWD, upperdir, err) < 0)
             return -1;
     } else if (move) {
+        /* in a write batch, the batch's sync makes the moved tree durable */
+        int batch = store_batch_want(st, err);
         AUTO_FREE char *name = store_snapshot_name(&l.chain_id);
-        if (syncfs(dirfd) < 0)
+        if (batch < 0)
+            return -1;
+        if (!batch && syncfs(dirfd) < 0)
             return ib_fail_errno(err, "sync '%s'", upperdir);
         if (store_snapshot_mark(st, &l.chain_id, err) < 0)
             return -1;
@@ -409,7 +413,9 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
             if (ib_rm_rf_at(AT_FDCWD, upperdir, err) < 0)
                 return -1;
         }
-        if (ib_fsync_dir(st->snapfd, "snapshots", err) < 0)
+        if (batch)
+            store_batch_note(st);
+        else if (ib_fsync_dir(st->snapfd, "snapshots", err) < 0)
             return -1;
     } else if (store_snapshot_create(st, &l.chain_id, &l, err) < 0) {
         return -1;

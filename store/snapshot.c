@@ -12,7 +12,9 @@
  * The short name keeps overlay's lowerdir= option short (100 lowers fit in a
  * page as relative names).  A snapshot exists when its dir and a matching
  * .chain file exist; the .chain file is written before the dir is renamed into
- * place, so a crash never leaves a half-filled snapshot dir.
+ * place, so a crash never leaves a half-filled snapshot dir.  In a write batch
+ * (batch.c) neither is synced until the batch ends; after a crash of the
+ * machine mid-batch, recover.c removes the snapshots the batch may have made.
  */
 #include "store/internal.h"
 
@@ -119,7 +121,7 @@ store_snapshot_mark(struct store *st, const struct digest *chain_id, struct ib_e
         memcmp(old.s, buf, old.len) != 0 && fstatat(st->snapfd, name, &sb, 0) == 0)
         return ib_fail(err, IB_E_STORE, "snapshot id collision for '%s' and '%.*s'", chain_id->s,
                        DIGEST_STR_LEN, old.s);
-    return ib_write_atomic(st->snapfd, mark, buf, DIGEST_STR_LEN + 1, 0644, err);
+    return store_write_file(st, st->snapfd, mark, buf, DIGEST_STR_LEN + 1, err);
 }
 
 int
@@ -137,22 +139,26 @@ int
 store_snapshot_create(struct store *st, const struct digest *chain_id,
                       const struct store_layer *layer, struct ib_err **err)
 {
+    int batch = store_batch_want(st, err); /* then the batch's sync makes it durable */
+    if (batch < 0)
+        return -1;
     AUTO_FREE char *tmp = store_snap_tmp_name(st, "unpack");
     if (mkdirat(st->snapfd, tmp, 0755) < 0)
         return ib_fail_errno(err, "create '%s/%s'", st->snaproot, tmp);
     AUTO_FD int dirfd = openat(st->snapfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     AUTO_FD int blob = -1;
+    uint64_t size = 0;
     struct digest diff_id;
     int rc = -1;
     if (dirfd < 0) {
         ib_fail_errno(err, "open '%s/%s'", st->snaproot, tmp);
-    } else if (store_blob_open(st, &layer->digest, &blob, NULL, err) == 0) {
+    } else if (store_blob_open(st, &layer->digest, &blob, &size, err) == 0) {
         if (store_unpack_fd(blob, dirfd, &layer->digest, &diff_id, err) < 0)
             ib_err_prefix(err, "layer '%s'", layer->digest.s);
         else if (digest_is_set(&layer->diff_id) && !digest_eq(&diff_id, &layer->diff_id))
             ib_fail(err, IB_E_STORE, "layer '%s': diffID is '%s', expected '%s'", layer->digest.s,
                     diff_id.s, layer->diff_id.s);
-        else if (syncfs(dirfd) < 0)
+        else if ((!batch || size >= STORE_BATCH_BIG) && syncfs(dirfd) < 0)
             ib_fail_errno(err, "sync snapshot");
         else
             rc = 0;
@@ -164,6 +170,8 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
         if (renameat(st->snapfd, tmp, st->snapfd, name) < 0 && errno != EEXIST &&
             errno != ENOTEMPTY)
             rc = ib_fail_errno(err, "move snapshot into place");
+        else if (batch)
+            store_batch_note(st);
         else
             rc = ib_fsync_dir(st->snapfd, "snapshots", err);
     }

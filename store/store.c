@@ -111,12 +111,15 @@ store_close(struct store *st)
 {
     if (!st)
         return;
-    int fds[] = {st->rootfd, st->lockfd, st->blobsfd, st->tmpfd, st->snapfd, st->cachefd};
+    store_batch_close(st);
+    int fds[] = {st->rootfd, st->lockfd,  st->blobsfd,  st->tmpfd,
+                 st->snapfd, st->cachefd, st->batchesfd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]); /* closing lockfd drops the flock */
     tdestroy(st->snaps_known, free);
     pthread_mutex_destroy(&st->snaps_lock);
+    pthread_mutex_destroy(&st->batch_mu);
     free(st->root);
     free(st->snaproot);
     free(st);
@@ -148,6 +151,8 @@ store_open(const char *root, unsigned flags, struct store **out, struct ib_err *
     IB_AUTO(store_close) struct store *st = ib_xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->snaps_lock, NULL);
     st->rootfd = st->lockfd = st->blobsfd = st->tmpfd = st->snapfd = st->cachefd = -1;
+    st->batchesfd = st->batch_fd = -1;
+    pthread_mutex_init(&st->batch_mu, NULL);
     st->root = root && *root ? ib_xstrdup(root) : store_default_root();
     for (size_t n = strlen(st->root); n > 1 && st->root[n - 1] == '/'; n--)
         st->root[n - 1] = '\0';
@@ -177,7 +182,13 @@ store_open(const char *root, unsigned flags, struct store **out, struct ib_err *
         open_snapshots(st, create, err) < 0 ||
         open_dir(st->rootfd, "cache", create, &st->cachefd, err) < 0)
         return -1;
+    store_sync_fds_init(st);
     if (create && init_layout(st, err) < 0)
+        return -1;
+    /* journals of batches whose process died (batches/ is made by the first batch) */
+    st->batchesfd = openat(st->rootfd, "batches", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    AUTO_FREE char *boot = store_boot_id();
+    if (store_batch_recover(st, boot, STORE_BATCH_SLACK_NS, alone || st->exclusive, err) < 0)
         return -1;
     /* alone (or exclusive): nobody else can own anything in tmp/ */
     if (clean_tmp(st, st->tmpfd, "", alone || st->exclusive, err) < 0 ||

@@ -3,8 +3,10 @@
  * The store is an OCI image layout (oci-layout, index.json, blobs/sha256/) plus
  * snapshots/ (unpacked layers in overlayfs form, keyed by ChainID; a symlink
  * to the sibling dir "<root>.snapshots", see store/snapshot.c), cache/
- * (build cache entries), tmp/ (in-progress writes) and a lock file.  See
- * design.md "Store layout" and "Layers".
+ * (build cache entries), tmp/ (in-progress writes), batches/ (one journal
+ * "batch-<pid>-<n>" per open write batch, flock()ed by its owner; see
+ * store_batch_begin and store/batch.c) and a lock file.  See design.md
+ * "Store layout" and "Layers".
  *
  * Parts: references (ref_*), digests (digest_*), the store and its blobs
  * (store_*), layers and snapshots (store_layer_*, store_snapshot_*), images
@@ -103,6 +105,24 @@ int store_open(const char *root, unsigned flags, struct store **out, struct ib_e
 void store_close(struct store *st);
 const char *store_root(const struct store *st);
 
+/* Write batches.  Between store_batch_begin and store_batch_end, blob commits,
+ * layer commits (STORE_COMMIT_MOVE included), snapshots and cache entries skip
+ * fsync and syncfs (each still goes to a temp name and is renamed into place);
+ * store_batch_end makes them all durable with one syncfs per filesystem of the
+ * store and removes the batch's journal.  A journal (batches/batch-<pid>-<n>:
+ * boot id and start time, fsynced before the batch's first write) is the one
+ * durable write a batch costs; a batch that writes nothing costs nothing.
+ * store_open recovers journals left by dead processes: same boot, a sync;
+ * another boot (the machine went down), blobs written since the start are
+ * hashed again and removed when damaged, snapshots and cache entries written
+ * since then are removed.  Write tags (store_tag, store_image_commit with a
+ * ref) only after store_batch_end: a tag must name only durable data (store_tag
+ * syncs again if something is still pending).  Batches nest (an inner end
+ * syncs, the outermost also removes the journal); store_close ends a batch left
+ * open.  End the batch on failure paths too. */
+int store_batch_begin(struct store *st, struct ib_err **err);
+int store_batch_end(struct store *st, struct ib_err **err);
+
 /* A new empty directory in the snapshots dir (so an overlay upper dir made
  * here can be moved into place by store_layer_commit without a copy).
  * Removed at the next store_open once this process is gone.  Caller frees *path. */
@@ -111,8 +131,9 @@ int store_tmp_mkdir(struct store *st, const char *what, char **path, struct ib_e
 /* ---- blobs ---------------------------------------------------------------- */
 
 /* Streaming blob writer: bytes go to a temp file in tmp/ and through SHA-256;
- * commit fsyncs and renames it to blobs/sha256/<digest>.  The blob's name is
- * always its verified digest.  *out: finish with store_blob_commit or
+ * commit fsyncs it (in a write batch only when it is 4 MiB or more) and
+ * renames it to blobs/sha256/<digest>.
+ * The blob's name is always its verified digest.  *out: finish with store_blob_commit or
  * store_blob_abort (either frees it). */
 struct blob_writer;
 int store_blob_begin(struct store *st, struct blob_writer **out, struct ib_err **err);

@@ -12,7 +12,7 @@ build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev li
 # tests check imgbuild's output with (see README "Tests").
 test_pkgs="clang libclang-rt-14-dev jq skopeo umoci oci-image-tool runc
            docker-registry apache2-utils openssl curl python3 python3-jwt python3-cryptography
-           attr iproute2 util-linux debootstrap openssh-client"
+           attr iproute2 util-linux debootstrap openssh-client strace"
 case $what in
 build) pkgs=$build_pkgs ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
