@@ -11,16 +11,7 @@ busybox_store || { echo "not ok 1 - could not make the busybox base image"; exit
 
 ib() { "$IMGBUILD" "$@"; }
 # build LOG ARGS...: a plain-progress build, its log in $T/LOG.log, status in $T/LOG.rc
-build() {
-    log=$1
-    shift
-    "$IMGBUILD" build --progress plain "$@" >"$T/$log.out" 2>"$T/$log.log"
-    echo $? >"$T/$log.rc"
-}
-rc() { cat "$T/$1.rc"; }
 cfg() { ib inspect "$1" | jq -r ".[0].Config$2"; }
-unpack() { rm -rf "$T/u-$2" && umoci unpack --image "$IMGBUILD_ROOT:$1" "$T/u-$2" >/dev/null 2>&1; }
-cached() { grep -c ' CACHED$' "$T/$1.log"; }
 run_image() { # REF NAME: the image's command under runc; output in $T/NAME.run
     unpack "$1" "$2" || return 1
     jq '.process.terminal = false' "$T/u-$2/config.json" >"$T/u-$2/c.json" &&

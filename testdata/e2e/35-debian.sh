@@ -44,12 +44,6 @@ t "import it as debian:bookworm-minbase" "$IMGBUILD" import "$tar" debian:bookwo
 
 # ---- the example ------------------------------------------------------------------------
 # build LOG ARGS...: a plain-progress build, its log in $T/LOG.log, status in $T/LOG.rc
-build() {
-    log=$1
-    shift
-    "$IMGBUILD" build --progress plain "$@" >"$T/$log.out" 2>"$T/$log.log"
-    echo $? >"$T/$log.rc"
-}
 build c1 -t debian-c:1 Dockerfiles/debian-c
 t "debian-c builds (apt-get install gcc, compile, copy into scratch)" \
     sh -c "[ \$(cat '$T/c1.rc') -eq 0 ] || { tail -n 30 '$T/c1.log'; exit 1; }"

@@ -20,14 +20,6 @@ need_root_and git umoci jq "$PY"
 busybox_store || { echo "not ok 1 - could not make the busybox base image"; exit 1; }
 
 ib() { "$IMGBUILD" "$@"; }
-build() { # LOG ARGS...: a plain-progress build; log in $T/LOG.log, status in $T/LOG.rc
-    log=$1
-    shift
-    "$IMGBUILD" build --progress plain "$@" >"$T/$log.out" 2>"$T/$log.log"
-    echo $? >"$T/$log.rc"
-}
-rc() { cat "$T/$1.rc"; }
-cached() { grep -c ' CACHED$' "$T/$1.log"; }
 unpack() { rm -rf "$T/u-$2" && umoci unpack --image "$IMGBUILD_ROOT:docker.io/library/$1:latest" "$T/u-$2" >/dev/null 2>&1; }
 fetches() { grep -c ' fetch$\| want$' "$T/http.log"; }
 

@@ -24,15 +24,6 @@ start_agent() {
     AGENT_PID=$SSH_AGENT_PID
     agents="$agents $AGENT_PID"
 }
-build() { # LOG ARGS...
-    log=$1
-    shift
-    "$IMGBUILD" build --progress plain "$@" >"$T/$log.out" 2>"$T/$log.log"
-    echo $? >"$T/$log.rc"
-}
-rc() { cat "$T/$1.rc"; }
-unpack() { rm -rf "$T/u-$2" && umoci unpack --image "$IMGBUILD_ROOT:$1" "$T/u-$2" >/dev/null 2>&1; }
-cached() { grep -c ' CACHED$' "$T/$1.log"; }
 layer_files() { # REF: every path of every layer of REF
     jq -r '.layers[].digest' "$IMGBUILD_ROOT/blobs/sha256/$(jq -r ".manifests[] | select(.annotations[\"org.opencontainers.image.ref.name\"] == \"$1\") | .digest" "$IMGBUILD_ROOT/index.json" | cut -d: -f2)" |
         while read -r l; do tar -tf "$IMGBUILD_ROOT/blobs/sha256/${l#sha256:}"; done

@@ -32,7 +32,6 @@ rs() {
         >"$T/$name.out" 2>"$T/$name.err"
     echo $? >"$T/$name.rc"
 }
-rc() { cat "$T/$1.rc"; }
 has() { grep -qx -- "$2" "$T/$1.out"; }
 upper_list() { (cd "$T/$1.up" && find . -mindepth 1 | sort | tr '\n' ' '); }
 

@@ -61,6 +61,20 @@ busybox_store() {
     testdata/make-busybox-rootfs.sh "$T/bb" "$T/bb.tar" >/dev/null &&
         "$IMGBUILD" import "$T/bb.tar" busybox:latest >/dev/null
 }
+# build LOG ARGS...: a plain-progress build; output in $T/LOG.out, log in $T/LOG.log,
+# exit status in $T/LOG.rc (read it with rc LOG)
+build() {
+    log=$1
+    shift
+    "$IMGBUILD" build --progress plain "$@" >"$T/$log.out" 2>"$T/$log.log"
+    echo $? >"$T/$log.rc"
+}
+rc() { cat "$T/$1.rc"; }
+# cached LOG: how many steps of that build were CACHED
+cached() { grep -c ' CACHED$' "$T/$1.log"; }
+# unpack REF NAME: umoci unpack of REF from the store into $T/u-NAME
+unpack() { rm -rf "$T/u-$2" && umoci unpack --image "$IMGBUILD_ROOT:$1" "$T/u-$2" >/dev/null 2>&1; }
+
 done_testing() {
     echo "1..$_n"
     [ "$_failed" -eq 0 ]
