@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 #include "common/cleanup.h"
 #include "common/mem.h"
@@ -195,4 +197,17 @@ ib_rm_rf_at(int dirfd, const char *name, struct ib_err **err)
     if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
         return ib_fail_errno(err, "remove directory '%s'", name);
     return 0;
+}
+
+bool
+ib_fs_spread_subdirs(int dirfd)
+{
+    /* the ioctl is declared with long but the kernel reads and writes an int */
+    int flags = 0;
+    if (ioctl(dirfd, FS_IOC_GETFLAGS, &flags) < 0)
+        return false;
+    if (flags & FS_TOPDIR_FL)
+        return true;
+    flags |= FS_TOPDIR_FL;
+    return ioctl(dirfd, FS_IOC_SETFLAGS, &flags) == 0;
 }

@@ -2,6 +2,7 @@
 #ifndef IMGBUILD_COMMON_FS_H
 #define IMGBUILD_COMMON_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,5 +31,11 @@ int ib_fsync_dir(int dirfd, const char *what, struct ib_err **err);
 int ib_mkdir_p(int dirfd, const char *path, mode_t mode, struct ib_err **err);
 /* rm -rf name under dirfd, never following symlinks; a missing name is fine. */
 int ib_rm_rf_at(int dirfd, const char *name, struct ib_err **err);
+/* Ask the filesystem to place each new subdirectory of dirfd (a new, independent tree) in
+ * a block group of its own, as for home directories (ext4's "top of directory hierarchy"
+ * flag, FS_TOPDIR_FL; chattr +T).  Best effort: false where the filesystem has no such
+ * flag.  Why: ext4 otherwise allocates a new tree's inodes next to its parent's, and when
+ * many inodes were freed there in the last ~30 s each allocation scans past them. */
+bool ib_fs_spread_subdirs(int dirfd);
 
 #endif

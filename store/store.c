@@ -55,6 +55,11 @@ open_snapshots(struct store *st, bool create, struct ib_err **err)
 {
     if (open_dir(AT_FDCWD, st->snaproot, create, &st->snapfd, err) < 0)
         return -1;
+    /* Every entry is an independent tree (a snapshot, a step's upper dir): spread them
+     * over the disk.  A COPY of 2000 small files into an upper dir took 0.5-0.9 s of
+     * ext4 inode allocation next to recently emptied directories here, 0.1-0.15 s spread. */
+    if (create)
+        (void)ib_fs_spread_subdirs(st->snapfd);
     const char *base = strrchr(st->snaproot, '/');
     AUTO_FREE char *target = ib_xasprintf("../%s", base ? base + 1 : st->snaproot);
     if (create && symlinkat(target, st->rootfd, "snapshots") < 0 && errno != EEXIST)
