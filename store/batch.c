@@ -1,13 +1,12 @@
-/* store/batch.c: write batches, so that a build or a pull pays one syncfs instead of
- * several fsyncs per blob, snapshot and layer.
+/* store/batch.c: write batches, so that a build or a pull pays one sync at its end
+ * instead of several fsyncs per blob, snapshot and layer.
  *
  * Between store_batch_begin and store_batch_end, blob commits (but those of big blobs,
- * see blob.c), snapshot creation and marks, layer commits and cache entries skip fsync
- * and syncfs: their data still goes to a temp name and is renamed into place, so a
- * crash of the process alone loses nothing (the kernel keeps the page cache), but a
- * crash of the machine may leave empty or torn files under their final names.
- * store_batch_end syncs each filesystem of the store once and then removes the batch's
- * journal:
+ * see blob.c), snapshot creation and marks, layer commits and cache entries skip fsync:
+ * their data still goes to a temp name and is renamed into place, so a crash of the
+ * process alone loses nothing (the kernel keeps the page cache), but a crash of the
+ * machine may leave empty or torn files under their final names.  The batch's journal
+ * says so:
  *
  *   batches/batch-<pid>-<n>   "imgbuild-batch 1\nboot <boot id>\nstart <sec>.<nsec>\n"
  *
@@ -19,6 +18,18 @@
  * recovers those (recover.c).  A batch is per struct store and may be nested: an inner
  * store_batch_end syncs what was written (so that its caller may then write a tag) but
  * leaves the journal to the outermost one.
+ *
+ * What the end syncs: each blob and cache file the batch wrote or relied on, one by one
+ * (writeback of all of them is started first, so that one journal commit covers most),
+ * then their directories.  Not the snapshots: they are unpacked copies of layer blobs,
+ * or a step's upper dir whose layer blob was just made from it, and a COPY of 200 MB
+ * would otherwise write 400 MB to disk before the build may return.  So a batch that
+ * made snapshots ends by renaming its journal to volatile-<pid>-<n>: its snapshots are
+ * good while this boot lasts.  store_open removes the snapshots (and cache entries) such
+ * a record covers after a reboot (they are made again from their blobs when needed),
+ * and, in the same boot, syncs the store once the record is older than the kernel's
+ * writeback delay and drops it (recover.c).  syncfs would also have waited for every
+ * other writer on the filesystem.
  *
  * Tags (index.json) stay fully durable and must name only durable data: callers end
  * their batch first, and store_batch_settle (called by store_tag) syncs again when this
@@ -79,6 +90,32 @@ store_batch_note(struct store *st)
     __atomic_fetch_add(&st->batch_writes, 1, __ATOMIC_RELEASE);
 }
 
+struct store_unsynced {
+    int dirfd; /* one of the store's own directory fds */
+    char *name;
+};
+
+void
+store_batch_note_file(struct store *st, int dirfd, const char *name)
+{
+    pthread_mutex_lock(&st->batch_mu);
+    if (st->nunsynced == st->unsynced_cap) {
+        st->unsynced_cap = st->unsynced_cap ? 2 * st->unsynced_cap : 32;
+        st->unsynced = ib_xreallocarray(st->unsynced, st->unsynced_cap, sizeof(*st->unsynced));
+    }
+    st->unsynced[st->nunsynced].dirfd = dirfd;
+    st->unsynced[st->nunsynced++].name = ib_xstrdup(name);
+    pthread_mutex_unlock(&st->batch_mu);
+    store_batch_note(st);
+}
+
+void
+store_batch_note_snapshot(struct store *st)
+{
+    __atomic_store_n(&st->batch_volatile, true, __ATOMIC_RELEASE);
+    store_batch_note(st);
+}
+
 void
 store_sync_fds_init(struct store *st)
 {
@@ -110,6 +147,58 @@ store_sync(struct store *st, struct ib_err **err)
     return 0;
 }
 
+/* How many files sync_unsynced keeps open at once. */
+#define SYNC_GROUP 64
+
+/* fsync what the batch noted (store_batch_note_file), then the directories they are in.
+ * Caller holds batch_mu. */
+static int
+sync_unsynced(struct store *st, struct ib_err **err)
+{
+    uint64_t writes = __atomic_load_n(&st->batch_writes, __ATOMIC_ACQUIRE);
+    struct store_unsynced *files = st->unsynced;
+    size_t n = st->nunsynced;
+    st->unsynced = NULL;
+    st->nunsynced = st->unsynced_cap = 0;
+    int dirs[2] = {-1, -1};
+    int rc = 0;
+    for (size_t g = 0; g < n && rc == 0; g += SYNC_GROUP) {
+        int fds[SYNC_GROUP];
+        size_t m = n - g < SYNC_GROUP ? n - g : SYNC_GROUP;
+        /* start every file's writeback first: then the first fsync's journal commit
+         * covers the block allocations of all of them */
+        for (size_t i = 0; i < m; i++) {
+            fds[i] =
+                openat(files[g + i].dirfd, files[g + i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fds[i] >= 0)
+                (void)sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+            else if (errno != ENOENT) /* gone: replaced by a durable copy, or collected */
+                rc = ib_fail_errno(err, "open '%s' to sync it", files[g + i].name);
+        }
+        for (size_t i = 0; i < m; i++) {
+            if (fds[i] < 0)
+                continue;
+            if (rc == 0 && fsync(fds[i]) < 0)
+                rc = ib_fail_errno(err, "sync '%s'", files[g + i].name);
+            close(fds[i]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            int d = files[g + i].dirfd;
+            if (dirs[0] != d && dirs[1] != d)
+                dirs[dirs[0] < 0 ? 0 : 1] = d;
+        }
+    }
+    for (size_t i = 0; i < 2 && rc == 0; i++)
+        if (dirs[i] >= 0)
+            rc = ib_fsync_dir(dirs[i], "store", err);
+    for (size_t i = 0; i < n; i++)
+        free(files[i].name);
+    free(files);
+    if (rc == 0)
+        __atomic_store_n(&st->batch_synced, writes, __ATOMIC_RELEASE);
+    return rc;
+}
+
 int
 store_write_file(struct store *st, int dirfd, const char *name, const void *data, size_t len,
                  struct ib_err **err)
@@ -121,7 +210,10 @@ store_write_file(struct store *st, int dirfd, const char *name, const void *data
         return ib_write_atomic(dirfd, name, data, len, 0644, err);
     if (ib_write_replace(dirfd, name, data, len, 0644, err) < 0)
         return -1;
-    store_batch_note(st);
+    if (dirfd == st->snapfd) /* a snapshot's mark: as volatile as the snapshot */
+        store_batch_note_snapshot(st);
+    else
+        store_batch_note_file(st, dirfd, name);
     return 0;
 }
 
@@ -159,8 +251,12 @@ dirty(struct store *st)
 int
 store_batch_settle(struct store *st, struct ib_err **err)
 {
-    if (dirty(st))
-        return store_sync(st, err);
+    if (dirty(st)) {
+        pthread_mutex_lock(&st->batch_mu);
+        int rc = sync_unsynced(st, err);
+        pthread_mutex_unlock(&st->batch_mu);
+        return rc;
+    }
     pthread_mutex_lock(&st->batch_mu); /* batchesfd and batch_name */
     bool others = other_batches(st);
     pthread_mutex_unlock(&st->batch_mu);
@@ -233,13 +329,20 @@ store_batch_end(struct store *st, struct ib_err **err)
         return ib_fail(err, IB_E_BUG, "store_batch_end without store_batch_begin");
     }
     /* nothing written since the last sync (a warm build, a pull of stored blobs): no sync */
-    int rc = dirty(st) ? store_sync(st, err) : 0;
+    int rc = dirty(st) ? sync_unsynced(st, err) : 0;
     if (__atomic_sub_fetch(&st->batch_depth, 1, __ATOMIC_RELEASE) == 0 && st->batch_fd >= 0) {
         /* after a failed sync the journal stays: the next store_open recovers it.  The
-         * unlink itself need not be durable: a journal that comes back after a crash
-         * only makes that recovery redo work. */
-        if (rc == 0 && unlinkat(st->batchesfd, st->batch_name, 0) < 0)
+         * unlink or rename itself need not be durable: a journal that comes back after a
+         * crash only makes that recovery redo work. */
+        if (rc == 0 && __atomic_load_n(&st->batch_volatile, __ATOMIC_ACQUIRE)) {
+            AUTO_FREE char *vname =
+                ib_xasprintf("%s%s", STORE_VOLATILE_PREFIX, st->batch_name + strlen("batch-"));
+            if (renameat(st->batchesfd, st->batch_name, st->batchesfd, vname) < 0)
+                rc = ib_fail_errno(err, "rename '%s/batches/%s'", st->root, st->batch_name);
+        } else if (rc == 0 && unlinkat(st->batchesfd, st->batch_name, 0) < 0) {
             rc = ib_fail_errno(err, "remove '%s/batches/%s'", st->root, st->batch_name);
+        }
+        __atomic_store_n(&st->batch_volatile, false, __ATOMIC_RELEASE);
         __atomic_store_n(&st->batch_ready, false, __ATOMIC_RELEASE);
         close(st->batch_fd);
         st->batch_fd = -1;
@@ -257,4 +360,9 @@ store_batch_close(struct store *st)
         AUTO_ERR struct ib_err *e = NULL;
         store_batch_end(st, &e);
     }
+    for (size_t i = 0; i < st->nunsynced; i++) /* left by a failed sync */
+        free(st->unsynced[i].name);
+    free(st->unsynced);
+    st->unsynced = NULL;
+    st->nunsynced = st->unsynced_cap = 0;
 }

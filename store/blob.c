@@ -148,7 +148,7 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
     if (batch && had) {
         /* keep the stored file: it may be durable, this copy is not (and it may be
          * another batch's, not yet synced: this batch's sync covers it too) */
-        store_batch_note(st);
+        store_batch_note_file(st, st->blobsfd, digest_hex(&d));
     } else if (renameat(st->tmpfd, w->tmpname, st->blobsfd, digest_hex(&d)) < 0) {
         ib_fail_errno(err, "store blob '%s'", d.s);
         store_blob_abort(w);
@@ -157,7 +157,7 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
         close(w->fd);
         w->fd = -1;
         if (batch)
-            store_batch_note(st);
+            store_batch_note_file(st, st->blobsfd, digest_hex(&d));
         else
             rc = ib_fsync_dir(st->blobsfd, "blobs/sha256", err);
     }

@@ -36,7 +36,12 @@ struct store {
     char *batch_name;      /* its name in batches/ */
     uint64_t batch_writes; /* writes made without fsync in this store's batches */
     uint64_t batch_synced; /* batch_writes when the last store_sync started */
-    int sync_fds[5];       /* one fd per distinct filesystem of the store */
+    /* Files written (or relied on) without fsync in this store's batches since the last
+     * sync, but for snapshots: the batch's end fsyncs exactly these (batch_mu). */
+    struct store_unsynced *unsynced;
+    size_t nunsynced, unsynced_cap;
+    bool batch_volatile; /* the open batch made snapshots, which are never synced */
+    int sync_fds[5];     /* one fd per distinct filesystem of the store */
     size_t nsync_fds;
 };
 
@@ -57,6 +62,11 @@ char *store_snap_tmp_name(struct store *st, const char *what);
 int store_batch_want(struct store *st, struct ib_err **err);
 /* Count one write made without fsync (or one existing file relied on) in a batch. */
 void store_batch_note(struct store *st);
+/* Count one file name in dirfd (blobsfd or cachefd) written or relied on without fsync in
+ * a batch: the batch's end fsyncs it. */
+void store_batch_note_file(struct store *st, int dirfd, const char *name);
+/* Count one snapshot made in a batch.  Its data is never synced (see batch.c). */
+void store_batch_note_snapshot(struct store *st);
 /* syncfs every filesystem of the store (root and snapshots dir: each distinct one once). */
 int store_sync(struct store *st, struct ib_err **err);
 /* Before a write that names blobs durably (index.json): sync if this store's batch or
@@ -77,15 +87,22 @@ void store_batch_close(struct store *st);
  * machine went down mid-batch) is handled only when alone (no other process has the store
  * open): every blob changed since its start time minus slack_ns is re-hashed (removed when
  * it does not match its name), snapshots and cache entries changed since then are
- * removed.  Separate from store_open so that tests can pass another boot id. */
-int store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, bool alone,
-                        struct ib_err **err);
+ * removed.  Volatile records (batch.c) of another boot: their snapshots are removed; of this boot:
+ * kept until settle_ns old, then synced and dropped. Separate from store_open so that tests can
+ * pass another boot id and times. */
+int store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, int64_t settle_ns,
+                        bool alone, struct ib_err **err);
 /* The current boot id (/proc/sys/kernel/random/boot_id), "" when unknown; caller frees. */
 char *store_boot_id(void);
-/* In a batch, a blob or an unpacked layer this big is synced where it is written all the
- * same: its data has to reach the disk anyway, and its journal commit is then off the
- * batch end's critical path (a pull commits and unpacks layers on worker threads). */
+/* In a batch, a blob this big is synced where it is written all the same: its data has
+ * to reach the disk anyway, and its journal commit is then off the batch end's critical
+ * path (a pull commits layers on worker threads). */
 #define STORE_BATCH_BIG (4u << 20)
+/* batches/volatile-<pid>-<n>: a finished batch that made snapshots (batch.c) */
+#define STORE_VOLATILE_PREFIX "volatile-"
+/* A volatile record this old (since the batch ended) gets the store synced and goes: the
+ * kernel writes dirty data back after 30 s by default (vm.dirty_expire_centisecs). */
+#define STORE_VOLATILE_SETTLE_NS (60LL * 1000000000LL)
 /* Slack under a journal's start time: clock steps and coarse file timestamps. */
 #define STORE_BATCH_SLACK_NS (10LL * 1000000000LL)
 /* ---- */

@@ -398,7 +398,7 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
         if (move && ib_rm_rf_at(AT_FDCWD, upperdir, err) < 0)
             return -1;
     } else if (move) {
-        /* in a write batch, the batch's sync makes the moved tree durable */
+        /* in a write batch the moved tree is volatile (see batch.c) */
         int batch = store_batch_want(st, err);
         AUTO_FREE char *name = store_snapshot_name(&l.chain_id);
         if (batch < 0)
@@ -414,7 +414,7 @@ store_layer_commit(struct store *st, const struct digest *parent_chain, const ch
                 return -1;
         }
         if (batch)
-            store_batch_note(st);
+            store_batch_note_snapshot(st);
         else if (ib_fsync_dir(st->snapfd, "snapshots", err) < 0)
             return -1;
     } else if (store_snapshot_create(st, &l.chain_id, &l, err) < 0) {

@@ -16,6 +16,12 @@
  * Then the store is synced and the journals are removed.  "Changed" is the inode's
  * ctime, which creation, writes and renames all set; the slack covers clock steps and
  * the coarse clock of file timestamps.
+ *
+ * A volatile record (batches/volatile-*, a batch that ended but never synced its
+ * snapshots) of another boot means the same for snapshots only: its blobs were synced,
+ * and its cache entries name blobs (a torn one reads as a miss).  One of this boot stays until it
+ * is settle_ns old (since its batch ended); then the kernel has written its data back, and one sync
+ * makes sure of it.
  */
 #include "store/internal.h"
 
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -205,8 +212,8 @@ take_journal(struct store *st, const char *name, int *fd, char *boot, size_t boo
 }
 
 int
-store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, bool alone,
-                    struct ib_err **err)
+store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, int64_t settle_ns,
+                    bool alone, struct ib_err **err)
 {
     if (st->batchesfd < 0)
         return 0;
@@ -215,10 +222,14 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, boo
         return -1;
     struct dead_batch *dead = ib_xcalloc(names.n + 1, sizeof(*dead));
     size_t ndead = 0;
-    bool crashed = false;
-    int64_t since = INT64_MAX;
+    bool crashed = false, snaps_lost = false;
+    int64_t since = INT64_MAX, snaps_since = INT64_MAX;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
     for (size_t i = 0; i < names.n; i++) {
-        if (strncmp(names.v[i], "batch-", 6) != 0)
+        bool vol = strncmp(names.v[i], STORE_VOLATILE_PREFIX, strlen(STORE_VOLATILE_PREFIX)) == 0;
+        if (!vol && strncmp(names.v[i], "batch-", 6) != 0)
             continue;
         char boot[128];
         int64_t start = 0;
@@ -226,11 +237,20 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, boo
         if (!take_journal(st, names.v[i], &fd, boot, sizeof(boot), &start))
             continue;
         bool same_boot = *boot_id && strcmp(boot, boot_id) == 0;
+        struct stat sb;
+        /* a volatile record's ctime is when its batch ended (the rename) */
+        if (vol && same_boot && fstat(fd, &sb) == 0 && now_ns - ctime_ns(&sb) < settle_ns) {
+            close(fd); /* its snapshots' data may not be on disk yet, and that is fine */
+            continue;
+        }
         if (!same_boot && !alone) {
             close(fd); /* left to an open that has the store to itself */
             continue;
         }
-        if (!same_boot) {
+        if (!same_boot && vol) {
+            snaps_lost = true;
+            snaps_since = start < snaps_since ? start : snaps_since;
+        } else if (!same_boot) {
             crashed = true;
             since = start < since ? start : since;
         }
@@ -244,6 +264,10 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, boo
             recover_cache(st, since, err) < 0)
             rc = ib_err_prefix(err, "recover store '%s' after a crash", st->root);
     }
+    /* a finished batch's blobs are durable: only its snapshots may be empty or torn (its
+     * cache entries name blobs; one that is torn reads as a miss) */
+    if (rc == 0 && snaps_lost && recover_snapshots(st, snaps_since - slack_ns, err) < 0)
+        rc = ib_err_prefix(err, "recover store '%s' after a crash", st->root);
     if (rc == 0 && ndead)
         rc = store_sync(st, err);
     for (size_t i = 0; i < ndead; i++) {

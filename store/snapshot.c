@@ -139,7 +139,7 @@ int
 store_snapshot_create(struct store *st, const struct digest *chain_id,
                       const struct store_layer *layer, struct ib_err **err)
 {
-    int batch = store_batch_want(st, err); /* then the batch's sync makes it durable */
+    int batch = store_batch_want(st, err); /* then volatile: see batch.c */
     if (batch < 0)
         return -1;
     AUTO_FREE char *tmp = store_snap_tmp_name(st, "unpack");
@@ -158,7 +158,7 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
         else if (digest_is_set(&layer->diff_id) && !digest_eq(&diff_id, &layer->diff_id))
             ib_fail(err, IB_E_STORE, "layer '%s': diffID is '%s', expected '%s'", layer->digest.s,
                     diff_id.s, layer->diff_id.s);
-        else if ((!batch || size >= STORE_BATCH_BIG) && syncfs(dirfd) < 0)
+        else if (!batch && syncfs(dirfd) < 0)
             ib_fail_errno(err, "sync snapshot");
         else
             rc = 0;
@@ -171,7 +171,7 @@ store_snapshot_create(struct store *st, const struct digest *chain_id,
             errno != ENOTEMPTY)
             rc = ib_fail_errno(err, "move snapshot into place");
         else if (batch)
-            store_batch_note(st);
+            store_batch_note_snapshot(st);
         else
             rc = ib_fsync_dir(st->snapfd, "snapshots", err);
     }

@@ -193,7 +193,8 @@ store_open(const char *root, unsigned flags, struct store **out, struct ib_err *
     /* journals of batches whose process died (batches/ is made by the first batch) */
     st->batchesfd = openat(st->rootfd, "batches", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     AUTO_FREE char *boot = store_boot_id();
-    if (store_batch_recover(st, boot, STORE_BATCH_SLACK_NS, alone || st->exclusive, err) < 0)
+    if (store_batch_recover(st, boot, STORE_BATCH_SLACK_NS, STORE_VOLATILE_SETTLE_NS,
+                            alone || st->exclusive, err) < 0)
         return -1;
     /* alone (or exclusive): nobody else can own anything in tmp/ */
     if (clean_tmp(st, st->tmpfd, "", alone || st->exclusive, err) < 0 ||

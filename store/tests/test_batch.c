@@ -330,7 +330,7 @@ TEST(crash_of_the_machine_mid_batch)
     CHECK(store_blob_exists(st, &torn));
     /* as the first open after a reboot would see it: another boot id (no slack here:
      * the test's "before" and "after" are only 60 ms apart) */
-    CHECK_OK(store_batch_recover(st, "another-boot", 0, true, &err));
+    CHECK_OK(store_batch_recover(st, "another-boot", 0, STORE_VOLATILE_SETTLE_NS, true, &err));
     CHECK_INT(count_entries(batches, "batch-"), 0);
     CHECK(store_blob_exists(st, &good));
     CHECK(!store_blob_exists(st, &torn));
@@ -375,7 +375,7 @@ TEST(recovery_leaves_a_live_batch_alone)
     struct digest d2;
     CHECK_OK(store_blob_put_buf(b, "live too", 8, &d2, &err));
     CHECK_INT(count_entries(batches, "batch-"), 2);
-    CHECK_OK(store_batch_recover(b, "another-boot", 0, true, &err));
+    CHECK_OK(store_batch_recover(b, "another-boot", 0, STORE_VOLATILE_SETTLE_NS, true, &err));
     CHECK_INT(count_entries(batches, "batch-"), 2);
     CHECK(store_blob_exists(b, &d));
     CHECK_OK(store_batch_end(a, &err));
@@ -387,4 +387,75 @@ TEST(recovery_leaves_a_live_batch_alone)
     CHECK_OK(store_batch_end(b, &err));
     CHECK_INT(count_entries(batches, "batch-"), 0);
     CHECK(fsck_clean(a));
+}
+
+/* A batch that made snapshots ends with a volatile record instead of syncing them: kept in
+ * this boot until it is old enough (then the store is synced and it goes); after a reboot
+ * its snapshots go, its blobs (synced at the batch's end) and cache entries stay. */
+TEST(volatile_snapshots_of_a_finished_batch)
+{
+    struct ib_err *err = NULL;
+    AUTO_FREE char *root = ib_path_join(ib_test_tmpdir(), "s7");
+    AUTO_FREE char *batches = ib_path_join(root, "batches");
+    AUTO_FREE char *snaps = ib_xasprintf("%s.snapshots", root);
+    AUTO_FREE char *boot = store_boot_id();
+    IB_AUTO(store_close) struct store *st = NULL;
+    CHECK_OK(store_open(root, 0, &st, &err));
+    /* blobs only: no record */
+    CHECK_OK(store_batch_begin(st, &err));
+    struct digest loose;
+    CHECK_OK(store_blob_put_buf(st, "only a blob", 11, &loose, &err));
+    CHECK_OK(store_batch_end(st, &err));
+    CHECK_INT(count_entries(batches, ""), 0);
+    /* a durable snapshot from before (no batch) */
+    struct store_layer old;
+    CHECK_OK(commit_layer(st, NULL, "durable", &old, &err));
+    sleep_ms(60);
+    /* snapshots in a batch: a record of this boot */
+    CHECK_OK(store_batch_begin(st, &err));
+    struct store_layer l[2];
+    CHECK_OK(commit_layer(st, NULL, "v1", &l[0], &err));
+    CHECK_OK(commit_layer(st, &l[0].chain_id, "v2", &l[1], &err));
+    CHECK_OK(store_cache_put(st, "step:v", "\"v\"", NULL, 0, &err));
+    CHECK_OK(store_batch_end(st, &err));
+    CHECK_INT(count_entries(batches, "batch-"), 0);
+    CHECK_INT(count_entries(batches, STORE_VOLATILE_PREFIX), 1);
+    CHECK_OK(tag_layers(st, l, 2, "batch/vol:1", &err));
+    CHECK(fsck_clean(st));
+    AUTO_BUF struct ib_buf v = IB_BUF_INIT;
+    /* this boot, young: kept, nothing removed */
+    CHECK_OK(store_batch_recover(st, boot, 0, STORE_VOLATILE_SETTLE_NS, true, &err));
+    CHECK_INT(count_entries(batches, STORE_VOLATILE_PREFIX), 1);
+    CHECK_INT(count_entries(snaps, ""), 6); /* three snapshots and their .chain marks */
+    /* another boot but not alone: left for an open that has the store to itself */
+    CHECK_OK(store_batch_recover(st, "another-boot", 0, STORE_VOLATILE_SETTLE_NS, false, &err));
+    CHECK_INT(count_entries(batches, STORE_VOLATILE_PREFIX), 1);
+    /* another boot: the batch's snapshots go, its blobs, cache entries and tag stay */
+    CHECK_OK(store_batch_recover(st, "another-boot", 0, STORE_VOLATILE_SETTLE_NS, true, &err));
+    CHECK_INT(count_entries(batches, ""), 0);
+    CHECK_INT(count_entries(snaps, ""), 2);
+    AUTO_FREE char *old_snap = snap_path(root, &old.chain_id);
+    CHECK(exists(old_snap));
+    CHECK_OK(store_cache_get(st, "step:v", &v, &err));
+    CHECK(store_blob_exists(st, &l[0].digest) && store_blob_exists(st, &l[1].digest));
+    CHECK(store_blob_exists(st, &loose));
+    CHECK(fsck_clean(st));
+    /* made again from the blobs on demand */
+    struct store_layer again[2] = {{.diff_id = l[0].diff_id, .digest = l[0].digest},
+                                   {.diff_id = l[1].diff_id, .digest = l[1].digest}};
+    CHECK_OK(store_snapshot_ensure(st, NULL, &again[0], &err));
+    CHECK_OK(store_snapshot_ensure(st, &again[0].chain_id, &again[1], &err));
+    AUTO_FREE char *sp = snap_path(root, &l[1].chain_id);
+    CHECK(exists(sp));
+    /* this boot, old enough (settle 0): synced and dropped, snapshots kept */
+    CHECK_OK(store_batch_begin(st, &err));
+    struct store_layer l3;
+    CHECK_OK(commit_layer(st, NULL, "v3", &l3, &err));
+    CHECK_OK(store_batch_end(st, &err));
+    CHECK_INT(count_entries(batches, STORE_VOLATILE_PREFIX), 1);
+    CHECK_OK(store_batch_recover(st, boot, 0, 0, true, &err));
+    CHECK_INT(count_entries(batches, ""), 0);
+    AUTO_FREE char *sp3 = snap_path(root, &l3.chain_id);
+    CHECK(exists(sp3));
+    CHECK(fsck_clean(st));
 }
