@@ -27,6 +27,7 @@
 
 #include "builder/context.h"
 #include "builder/gitsrc.h"
+#include "builder/runmount.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/mem.h"
@@ -53,6 +54,19 @@ copy_git_free(struct copy_git *cg)
 }
 
 IB_DEFINE_AUTO(struct copy_git, copy_git_free)
+
+/* How git runs for u: over ssh with the agent of `--ssh default` when the build has one (as
+ * BuildKit does for ADD), else the environment's SSH_AUTH_SOCK; IMGBUILD_GIT_KNOWN_HOSTS. */
+static int
+git_run(struct bctx *b, const struct gitsrc_url *u, const char *git, const char *home,
+        struct gitsrc_run *g, struct ib_err **err)
+{
+    *g = (struct gitsrc_run){.git = git, .home = home, .timeout = gitsrc_timeout()};
+    if (!gitsrc_is_ssh(u->remote))
+        return 0;
+    g->ssh_auth_sock = ssh_agents_socket(b->ssh, "default");
+    return gitsrc_known_hosts(&g->known_hosts, err);
+}
 
 /* A temporary dir of the store with an empty "home" in it (git's HOME). */
 static int
@@ -136,8 +150,10 @@ copy_add_git(struct copyjob *j, const char *src, struct ib_err **err)
     bool local = cg->url.ref && gitsrc_is_commit_id(cg->url.ref); /* no git needed to resolve */
     if (!local && (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, &tmp, &home, err) < 0))
         return ib_err_prefix(err, "git repository %s", cg->shown);
-    struct gitsrc_run g = {.git = git, .home = home, .timeout = gitsrc_timeout()};
-    int rc = gitsrc_resolve(&g, &cg->url, &cg->rev, err);
+    struct gitsrc_run g;
+    int rc = git_run(j->b, &cg->url, git, home, &g, err);
+    if (rc == 0)
+        rc = gitsrc_resolve(&g, &cg->url, &cg->rev, err);
     if (tmp)
         ib_rm_rf_at(AT_FDCWD, tmp, NULL);
     if (rc < 0)
@@ -235,10 +251,11 @@ copy_git_checkout(struct copyjob *j, const struct copy_ent *e, struct copyjob *s
     AUTO_FREE char *home = NULL;
     if (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, tmp, &home, err) < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
-    struct gitsrc_run g = {.git = git, .home = home, .timeout = gitsrc_timeout()};
+    struct gitsrc_run g;
     AUTO_FREE char *tree = ib_path_join(*tmp, "tree");
     long long ctime = 0;
-    if (gitsrc_checkout(&g, &cg->url, &cg->rev, tree, cg->keep, &ctime, err) < 0)
+    if (git_run(j->b, &cg->url, git, home, &g, err) < 0 ||
+        gitsrc_checkout(&g, &cg->url, &cg->rev, tree, cg->keep, &ctime, err) < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
     if (open_subdir(tree, cg->url.subdir, treefd) < 0)
         return ib_fail(err, IB_E_BUILD,

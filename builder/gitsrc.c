@@ -55,6 +55,13 @@ scp_like(const char *s)
 }
 
 bool
+gitsrc_is_ssh(const char *remote)
+{
+    size_t n = scheme_len(remote);
+    return n ? scheme_is(remote, n, "ssh") : scp_like(remote);
+}
+
+bool
 gitsrc_is_git(const char *src)
 {
     size_t n = scheme_len(src);
@@ -340,6 +347,26 @@ gitsrc_timeout(void)
     return v && *v && !*end && t > 0 && t < 86400 ? (int)t : 600;
 }
 
+int
+gitsrc_known_hosts(const char **path, struct ib_err **err)
+{
+    const char *v = getenv("IMGBUILD_GIT_KNOWN_HOSTS");
+    *path = NULL;
+    if (!v || !*v)
+        return 0;
+    /* it goes into GIT_SSH_COMMAND, which git hands to a shell: quoted, so no quote in it */
+    if (strchr(v, '\'') || strchr(v, '\n'))
+        return ib_fail(err, IB_E_USAGE,
+                       "IMGBUILD_GIT_KNOWN_HOSTS '%s': quotes and newlines are "
+                       "not allowed in the path",
+                       v);
+    struct stat st;
+    if (stat(v, &st) < 0 || !S_ISREG(st.st_mode) || access(v, R_OK) < 0)
+        return ib_fail(err, IB_E_USAGE, "IMGBUILD_GIT_KNOWN_HOSTS '%s': not a readable file", v);
+    *path = v;
+    return 0;
+}
+
 static double
 now(void)
 {
@@ -359,9 +386,8 @@ env_add(struct ib_strv *env, const char *name)
 static void
 make_env(const struct gitsrc_run *g, struct ib_strv *env)
 {
-    static const char *const pass[] = {"SSH_AUTH_SOCK", "http_proxy",  "https_proxy",
-                                       "HTTP_PROXY",    "HTTPS_PROXY", "no_proxy",
-                                       "NO_PROXY",      "all_proxy",   "ALL_PROXY"};
+    static const char *const pass[] = {"http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                                       "no_proxy",   "NO_PROXY",    "all_proxy",  "ALL_PROXY"};
     const char *path = getenv("PATH");
     ib_strv_pushf(env, "PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
     ib_strv_pushf(env, "HOME=%s", g->home);
@@ -374,8 +400,21 @@ make_env(const struct gitsrc_run *g, struct ib_strv *env)
     ib_strv_push(env, "GIT_CONFIG_GLOBAL=/dev/null");
     ib_strv_push(env, "GIT_TERMINAL_PROMPT=0");
     ib_strv_push(env, "GIT_ALLOW_PROTOCOL=http:https:ssh:git");
-    ib_strv_push(env,
-                 "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none");
+    /* ssh reads the invoking user's ~/.ssh (from the passwd entry, not HOME): its config,
+     * keys and known hosts, unless a known_hosts file is given; never a prompt */
+    if (g->known_hosts)
+        ib_strv_pushf(
+            env,
+            "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none "
+            "-o StrictHostKeyChecking=yes -o UserKnownHostsFile='%s'",
+            g->known_hosts);
+    else
+        ib_strv_push(
+            env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none");
+    if (g->ssh_auth_sock)
+        ib_strv_pushf(env, "SSH_AUTH_SOCK=%s", g->ssh_auth_sock);
+    else
+        env_add(env, "SSH_AUTH_SOCK");
     ib_strv_push(env, "GIT_NO_REPLACE_OBJECTS=1");
     ib_strv_push(env, "GIT_LFS_SKIP_SMUDGE=1");
     ib_strv_push(env, "GIT_HTTP_LOW_SPEED_LIMIT=1");
@@ -406,6 +445,17 @@ last_line(const struct ib_buf *e)
         if ((unsigned char)*c < 0x20)
             *c = ' ';
     return *s ? s : (free(s), ib_xstrdup("(no message)"));
+}
+
+/* The last non-empty line of git's stderr before its line at "at": ssh's own last word
+ * (before git's "fatal: Could not read from remote repository."). */
+static char *
+line_before(const struct ib_buf *e, const char *at)
+{
+    struct ib_buf head = {.s = e->s, .len = (size_t)(at - e->s)};
+    while (head.len && head.s[head.len - 1] != '\n')
+        head.len--; /* back to the start of git's line */
+    return last_line(&head);
 }
 
 /* Run `git -c ... -C DIR ARGS...` (DIR: g->home when NULL) with the clean environment;
@@ -532,8 +582,24 @@ run(const struct gitsrc_run *g, const char *dir, const char *const *args, struct
     if (run_status(g, dir, args, out ? out : &o, &e, &status, err) < 0)
         return -1;
     if (status != 0) {
-        AUTO_FREE char *l = last_line(&e);
-        return ib_fail(err, IB_E_BUILD, "git %s: %s", args[0], l);
+        /* over ssh, git's last lines are only "Please make sure you have the correct access
+         * rights and the repository exists": ssh said why first */
+        const char *at = e.s ? strstr(e.s, "Could not read from remote repository") : NULL;
+        AUTO_FREE char *l = at ? line_before(&e, at) : last_line(&e);
+        /* ssh's own reasons come before git's last line: say what to do about them */
+        const char *hint = "";
+        if (strstr(e.s ? e.s : "", "Host key verification failed"))
+            hint = g->known_hosts ? " (ssh: the server's host key is not in "
+                                    "IMGBUILD_GIT_KNOWN_HOSTS)"
+                                  : " (ssh: the server's host key is not known: add it to "
+                                    "~/.ssh/known_hosts, or set IMGBUILD_GIT_KNOWN_HOSTS to a "
+                                    "known_hosts file)";
+        else if (strstr(e.s ? e.s : "", "Permission denied (publickey"))
+            hint = g->ssh_auth_sock ? " (ssh: the server refused every key of the --ssh "
+                                      "default agent)"
+                                    : " (ssh: no key was accepted: give one with --ssh "
+                                      "default=KEYFILE or --ssh default=AGENT_SOCKET)";
+        return ib_fail(err, IB_E_BUILD, "git %s: %s%s", args[0], l, hint);
     }
     return 0;
 }

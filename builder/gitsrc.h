@@ -28,15 +28,21 @@ struct gitsrc_rev {
     char *refname;   /* the ref it came from ("refs/heads/main"), or NULL (a commit id) */
 };
 
-/* How git runs: the binary, an empty dir for HOME, a time limit per command. */
+/* How git runs: the binary, an empty dir for HOME, a time limit per command, and for ssh
+ * transports the agent to authenticate with and the known hosts to check the server's key
+ * against. */
 struct gitsrc_run {
     const char *git;
     const char *home;
-    int timeout; /* seconds */
+    int timeout;               /* seconds */
+    const char *ssh_auth_sock; /* the agent's socket, or NULL: the environment's SSH_AUTH_SOCK */
+    const char *known_hosts;   /* a known_hosts file, or NULL: ssh's own (~/.ssh/known_hosts) */
 };
 
 /* Whether src names a git repository (as BuildKit decides for ADD). */
 bool gitsrc_is_git(const char *src);
+/* Whether a repository URL (no fragment) goes over ssh: ssh:// or scp-like user@host:path. */
+bool gitsrc_is_ssh(const char *remote);
 /* Split a git source into its parts; fails on a bad fragment, ref or subdir.  Release with
  * gitsrc_url_release. */
 int gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err);
@@ -56,6 +62,9 @@ void gitsrc_rev_release(struct gitsrc_rev *r);
 int gitsrc_find_git(char **path, struct ib_err **err);
 /* The time limit for one git command: $IMGBUILD_GIT_TIMEOUT seconds, default 600. */
 int gitsrc_timeout(void);
+/* $IMGBUILD_GIT_KNOWN_HOSTS, the known_hosts file ssh transports check host keys against
+ * (NULL when unset: ssh's own files); fails when it is not a readable file. */
+int gitsrc_known_hosts(const char **path, struct ib_err **err);
 /* Resolve u's ref to a commit: without network for a full commit id, else `git ls-remote`. */
 int gitsrc_resolve(const struct gitsrc_run *g, const struct gitsrc_url *u, struct gitsrc_rev *out,
                    struct ib_err **err);

@@ -9,10 +9,11 @@ what=${1:-build}
 build_pkgs="make gcc pkg-config re2c libarchive-dev libssl-dev libjansson-dev libcurl4-openssl-dev
             libcurl4 zlib1g-dev libzstd-dev libdeflate-dev libseccomp-dev busybox-static git"
 # clang + libclang-rt-14-dev: the libFuzzer target; the rest are the real peers the
-# tests check imgbuild's output with (see README "Tests").
+# tests check imgbuild's output with (see README "Tests"); dropbear-bin is the ssh server
+# of ADD over ssh (binaries only: unlike openssh-server it starts no service on install)
 test_pkgs="clang libclang-rt-14-dev jq skopeo umoci oci-image-tool runc
            docker-registry apache2-utils openssl curl python3 python3-jwt python3-cryptography
-           attr iproute2 util-linux debootstrap openssh-client strace"
+           attr iproute2 util-linux debootstrap openssh-client dropbear-bin strace"
 case $what in
 build) pkgs=$build_pkgs ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;

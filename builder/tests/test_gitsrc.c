@@ -7,6 +7,7 @@
 
 #include "builder/gitsrc.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/test.h"
 #include "common/banned.h"
 
@@ -39,6 +40,51 @@ TEST(is_git_url)
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         ib_test_case(gitsrc_is_git(v[i].src) == v[i].git, "is_git %s -> %d", v[i].src, v[i].git);
+}
+
+/* which remotes go over ssh: then ADD uses the --ssh default agent and the known hosts */
+TEST(ssh_transports)
+{
+    static const struct {
+        const char *remote;
+        bool ssh;
+    } v[] = {
+        {"ssh://git@example.com/org/repo", true},
+        {"SSH://root@127.0.0.1:2222/srv/repo.git", true},
+        {"git@github.com:moby/buildkit.git", true},
+        {"https://github.com/moby/buildkit.git", false},
+        {"http://127.0.0.1:8080/repo.git", false},
+        {"git://127.0.0.1/repo", false},
+        {"https://user@example.com/r.git", false},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        ib_test_case(gitsrc_is_ssh(v[i].remote) == v[i].ssh, "is_ssh %s -> %d", v[i].remote,
+                     v[i].ssh);
+}
+
+TEST(known_hosts_from_the_environment)
+{
+    struct ib_err *err = NULL;
+    const char *p = "x";
+    unsetenv("IMGBUILD_GIT_KNOWN_HOSTS");
+    CHECK_OK(gitsrc_known_hosts(&p, &err));
+    CHECK(p == NULL);
+    AUTO_FREE char *f = ib_path_join(ib_test_tmpdir(), "known_hosts");
+    FILE *fp = fopen(f, "w");
+    CHECK(fp != NULL);
+    fputs("[127.0.0.1]:2222 ssh-ed25519 AAAA\n", fp);
+    fclose(fp);
+    setenv("IMGBUILD_GIT_KNOWN_HOSTS", f, 1);
+    CHECK_OK(gitsrc_known_hosts(&p, &err));
+    CHECK_STR(p, f);
+    setenv("IMGBUILD_GIT_KNOWN_HOSTS", "/nonexistent/known_hosts", 1);
+    CHECK(gitsrc_known_hosts(&p, &err) < 0 && strstr(err->msg, "not a readable file"));
+    ib_err_free(err);
+    err = NULL;
+    setenv("IMGBUILD_GIT_KNOWN_HOSTS", "/tmp/it's", 1);
+    CHECK(gitsrc_known_hosts(&p, &err) < 0 && strstr(err->msg, "quotes"));
+    ib_err_free(err);
+    unsetenv("IMGBUILD_GIT_KNOWN_HOSTS");
 }
 
 struct parse_vec {
