@@ -863,6 +863,13 @@ run(const struct sandbox_cfg *cfg, struct run_state *s, struct sandbox_result *r
     pid_t pid = rc == 0 ? atomic_load(&sp->tid) : -1;
     for (int i = 0; i < 3; i++)
         close_once(&sp->cfds[i]);
+    /* A step never runs real-time, even when imgbuild does (chrt -f): a v1 cpu cgroup
+     * without an rt_runtime budget refuses a real-time task (EINVAL), and a runaway step
+     * must not starve the machine. */
+    int policy = rc == 0 ? sched_getscheduler(pid) : -1;
+    if (rc == 0 && (policy == SCHED_FIFO || policy == SCHED_RR) &&
+        sched_setscheduler(pid, SCHED_OTHER, &(struct sched_param){0}) < 0)
+        rc = ib_fail_errno(err, "sandbox: leave the real-time scheduling policy");
     if (rc == 0)
         rc = cgroup_add_pid(cg, pid, err);
     if (rc == 0 && write(s->pipes[0][1], "g", 1) != 1)

@@ -175,6 +175,7 @@ t "run-step --image with a given upper dir keeps the change" sh -c "mkdir -p '$T
 t "run-step --image leaves no temporary dirs in the store" sh -c "test -z \"\$(ls -A '$T/store/tmp')\""
 t_fail "run-step --image of a missing image fails" "$IMGBUILD" run-step --cgroup-parent "$CGP" --image nope:1 -- /bin/true
 t "the missing image is named" grep -q "nope" "$LAST_OUT"
+t "under a real-time policy (chrt -f) a step runs, as SCHED_OTHER" sh -c "chrt -f 10 '$IMGBUILD' run-step --cgroup-parent '$CGP' --image rs-busybox:1 -- /bin/sh -c 'grep ^policy /proc/self/sched' 2>/dev/null | grep -q ': *0\$'"
 unset IMGBUILD_ROOT
 
 # ---- nothing left behind ------------------------------------------------------------
