@@ -221,7 +221,7 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, int
     if (names_in(st->batchesfd, "batches", &names, err) < 0)
         return -1;
     struct dead_batch *dead = ib_xcalloc(names.n + 1, sizeof(*dead));
-    size_t ndead = 0;
+    size_t ndead = 0, nsettle = 0; /* nsettle: old volatile records of this boot */
     bool crashed = false, snaps_lost = false;
     int64_t since = INT64_MAX, snaps_since = INT64_MAX;
     struct timespec now;
@@ -247,7 +247,9 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, int
             close(fd); /* left to an open that has the store to itself */
             continue;
         }
-        if (!same_boot && vol) {
+        if (same_boot && vol) {
+            nsettle++;
+        } else if (!same_boot && vol) {
             snaps_lost = true;
             snaps_since = start < snaps_since ? start : snaps_since;
         } else if (!same_boot) {
@@ -279,5 +281,14 @@ store_batch_recover(struct store *st, const char *boot_id, int64_t slack_ns, int
     free(dead);
     if (rc == 0 && ndead)
         rc = ib_fsync_dir(st->batchesfd, "batches", err);
+    if (rc < 0 && ndead == nsettle) {
+        /* only housekeeping failed (a read-only store, say): the records stay, and the
+         * store is as good as before */
+        if (err) {
+            ib_err_free(*err);
+            *err = NULL;
+        }
+        rc = 0;
+    }
     return rc;
 }
