@@ -548,6 +548,7 @@ bctx_release(struct bctx *b)
     ib_strv_release(&b->pulled);
     registry_client_free(b->own_reg);
     ssh_agents_free(b->ssh);
+    free(b->extra_hosts);
     pthread_mutex_destroy(&b->pull_lock);
     pthread_mutex_destroy(&b->lock);
 }
@@ -589,6 +590,8 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
     }
     if (rc == 0)
         rc = open_context(&b, err);
+    if (rc == 0 && o->nadd_hosts)
+        rc = build_add_hosts(o->add_hosts, o->nadd_hosts, &b.extra_hosts, err);
     if (rc == 0 && o->nssh)
         rc = ssh_agents_open(o->ssh, o->nssh, &b.ssh, err);
     /* one write batch for the whole build: layers, snapshots, blobs and cache entries are

@@ -59,6 +59,7 @@ struct bctx {
     struct registry_client *own_reg;
     struct ib_strv pulled;  /* "PLATFORM NAME" pulled (or re-checked) during this build */
     struct ssh_agents *ssh; /* build --ssh (sshagent.c), or NULL */
+    char *extra_hosts;      /* build --add-host as /etc/hosts lines, or NULL */
 };
 
 /* One executing step, for messages and progress. */

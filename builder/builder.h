@@ -82,6 +82,8 @@ struct sandbox_cfg {
     const char *workdir;     /* NULL: "/"; created if missing, owned by the user */
     const char *user;        /* NULL: root; name, uid, uid:gid, name:group (image's files) */
     const char *hostname;    /* NULL: "imgbuild" */
+    /* More /etc/hosts lines ("IP\tNAME\n"...; build --add-host), or NULL */
+    const char *extra_hosts;
     enum sandbox_net net;
     struct sandbox_limits limits;
     const struct sandbox_rlimit *rlimits; /* ulimits */
@@ -191,6 +193,10 @@ struct build_opts {
     char *const *ssh;
     size_t nssh;
     bool allow_insecure; /* the entitlement security.insecure: RUN --security=insecure */
+    /* build --add-host: "NAME:IP" or "NAME=IP" (IPv6 may be in brackets), added to every
+     * RUN's /etc/hosts; checked by build_add_hosts */
+    char *const *add_hosts;
+    size_t nadd_hosts;
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */
@@ -208,6 +214,10 @@ struct build_opts {
     build_progress_fn progress;
     void *progress_ctx;
 };
+
+/* build --add-host entries ("NAME:IP", "NAME=IP"; an IPv6 address may be in brackets) as
+ * /etc/hosts lines "IP\tNAME\n"; *out: caller frees.  A bad entry is a usage error. */
+int build_add_hosts(char *const *v, size_t n, char **out, struct ib_err **err);
 
 struct build_result {
     char id[80];     /* "sha256:..." image id (config digest) */

@@ -4,6 +4,7 @@
 #include "builder/build.h"
 #include "builder/runmount.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/mem.h"
@@ -310,6 +312,7 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
     cfg.nmounts = rm->nsm;
     cfg.async_teardown = rm->nsm == 0; /* the sandbox then removes work */
     cfg.insecure = s->insecure;
+    cfg.extra_hosts = b->extra_hosts;
     AUTO_FREE char *scratch = NULL;
     if (rm->nsm) {
         /* on the store's filesystem: the mounts' overlays need a real upper dir */
@@ -421,6 +424,12 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     keyb_add(&k, "user", user ? user : "");
     keyb_add(&k, "workdir", stage_workdir(s));
     keyb_add(&k, "network", net == SANDBOX_NET_NONE ? "none" : "host");
+    if (b->extra_hosts) { /* as BuildKit's extra hosts: part of what the step runs with */
+        keyb_add(&k, "hosts", b->extra_hosts);
+        ib_buf_adds(&inputs, "hosts ");
+        json_str(&inputs, b->extra_hosts);
+        ib_buf_addc(&inputs, '\n');
+    }
     ib_buf_addf(&inputs, "user %s\nworkdir %s\nnetwork %s\n", user ? user : "", stage_workdir(s),
                 net == SANDBOX_NET_NONE ? "none" : "host");
     struct runmounts rm = {0};
@@ -455,4 +464,42 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
         rc = execute(&sp, argv.v, env.v, net, &rm, msg.s, err);
     runmount_release(&rm);
     return rc;
+}
+
+int
+build_add_hosts(char *const *v, size_t n, char **out, struct ib_err **err)
+{
+    AUTO_BUF struct ib_buf lines = IB_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        /* NAME:IP as docker build takes it (the first ':' ends the name, so an IPv6 address
+         * needs no brackets), or NAME=IP as newer Dockers also do */
+        const char *e = v[i];
+        size_t nl = strcspn(e, ":=");
+        AUTO_FREE char *name = ib_xstrndup(e, nl);
+        AUTO_FREE char *ip = ib_xstrdup(e[nl] ? e + nl + 1 : "");
+        size_t il = strlen(ip);
+        if (il >= 2 && ip[0] == '[' && ip[il - 1] == ']') {
+            memmove(ip, ip + 1, il - 2);
+            ip[il - 2] = '\0';
+        }
+        unsigned char addr[16];
+        bool name_ok = *name && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789.-_") == strlen(name);
+        if (!e[nl] || !name_ok)
+            return ib_fail(err, IB_E_USAGE,
+                           "--add-host '%s': expected NAME:IP (a host name of letters, digits, "
+                           "'.', '-' and '_')",
+                           e);
+        if (strcmp(ip, "host-gateway") == 0)
+            return ib_fail(err, IB_E_USAGE,
+                           "--add-host '%s': host-gateway is not supported (RUN uses the host's "
+                           "network: give the address)",
+                           e);
+        if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
+            return ib_fail(err, IB_E_USAGE, "--add-host '%s': '%s' is not an IPv4 or IPv6 address",
+                           e, ip);
+        ib_buf_addf(&lines, "%s\t%s\n", ip, name);
+    }
+    *out = lines.len ? ib_xstrdup(lines.s) : NULL;
+    return 0;
 }

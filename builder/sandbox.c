@@ -331,14 +331,15 @@ write_scratch(int dirfd, const char *name, const char *data, struct ib_err **err
 
 /* The per-step /etc files and the root mount point in dir. */
 static int
-make_scratch(const char *dir, const char *hostname, char *paths[3], struct ib_err **err)
+make_scratch(const char *dir, const char *hostname, const char *extra_hosts, char *paths[3],
+             struct ib_err **err)
 {
     AUTO_FD int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (d < 0)
         return ib_fail_errno(err, "open scratch dir '%s'", dir);
     AUTO_FREE char *hosts = ib_xasprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost "
-                                         "ip6-loopback\n",
-                                         hostname);
+                                         "ip6-loopback\n%s",
+                                         hostname, extra_hosts ? extra_hosts : "");
     AUTO_BUF struct ib_buf resolv = IB_BUF_INIT;
     AUTO_ERR struct ib_err *ignore = NULL;
     ib_buf_set_limit(&resolv, 65536);
@@ -783,7 +784,7 @@ prepare(const struct sandbox_cfg *cfg, struct run_state *s, struct ib_err **err)
         }
         s->own_scratch = true;
     }
-    if (make_scratch(s->scratch, p->hostname, p->etc_paths, err) < 0)
+    if (make_scratch(s->scratch, p->hostname, cfg->extra_hosts, p->etc_paths, err) < 0)
         return -1;
     p->root = ib_path_join(s->scratch, "root");
     if (sandbox_mounts_plan(cfg, s->scratch, p, err) < 0)

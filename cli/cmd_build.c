@@ -45,6 +45,7 @@ static const char build_usage[] =
     "      --allow security.insecure  let RUN --security=insecure run (all capabilities,\n"
     "                           no seccomp filter, writable /sys and /proc)\n"
     "      --network host|none  RUN's network (default host)\n"
+    "      --add-host NAME:IP   add NAME to every RUN's /etc/hosts (repeatable)\n"
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
     "      --pids-limit N       process limit of each RUN\n"
@@ -85,6 +86,7 @@ enum {
     OPT_FORMAT,
     OPT_SSH,
     OPT_ALLOW,
+    OPT_ADD_HOST,
 };
 
 struct output {
@@ -182,7 +184,7 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels, secrets, ssh;
+    struct ib_strv tags, args, labels, secrets, ssh, add_hosts;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
@@ -218,6 +220,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"cert-dir", required_argument, NULL, OPT_CERT},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"ssh", required_argument, NULL, OPT_SSH},
+        {"add-host", required_argument, NULL, OPT_ADD_HOST},
         {"allow", required_argument, NULL, OPT_ALLOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -264,6 +267,14 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
                                  optarg);
             ib_strv_push(&c->ssh, optarg);
             break;
+        case OPT_ADD_HOST: {
+            AUTO_FREE char *line = NULL;
+            AUTO_ERR struct ib_err *e = NULL;
+            if (build_add_hosts(&optarg, 1, &line, &e) < 0)
+                return cli_usage(err, "build", "%s", e->msg);
+            ib_strv_push(&c->add_hosts, optarg);
+            break;
+        }
         case OPT_ALLOW:
             /* BuildKit's entitlements; the host network needs none here (it is the default) */
             if (strcmp(optarg, "security.insecure") == 0)
@@ -420,6 +431,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nsecrets = c->secrets.n;
     c->o.ssh = c->ssh.v;
     c->o.nssh = c->ssh.n;
+    c->o.add_hosts = c->add_hosts.v;
+    c->o.nadd_hosts = c->add_hosts.n;
     c->o.labels = c->labels.v;
     c->o.nlabels = c->labels.n;
     c->o.progress = progress_event;
@@ -473,7 +486,8 @@ cmd_build(int argc, char **argv, struct ib_err **err)
                           .args = IB_STRV_INIT,
                           .labels = IB_STRV_INIT,
                           .secrets = IB_STRV_INIT,
-                          .ssh = IB_STRV_INIT};
+                          .ssh = IB_STRV_INIT,
+                          .add_hosts = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -488,6 +502,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.labels);
     ib_strv_release(&c.secrets);
     ib_strv_release(&c.ssh);
+    ib_strv_release(&c.add_hosts);
     free(c.out.type);
     free(c.out.dest);
     free(c.out.name);

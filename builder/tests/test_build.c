@@ -87,3 +87,25 @@ TEST(archive_sniffing)
     CHECK(!copy_is_archive(fd, "x.txt"));
     CHECK(!copy_is_archive(fd, "missing"));
 }
+
+TEST(add_host_entries)
+{
+    struct ib_err *err = NULL;
+    char g0[] = "reg.local:10.1.2.3", g1[] = "v6=fd00::1", g2[] = "b6:[::1]",
+         g3[] = "x_y-z:192.168.0.1";
+    char *good[] = {g0, g1, g2, g3};
+    AUTO_FREE char *lines = NULL;
+    CHECK_OK(build_add_hosts(good, 4, &lines, &err));
+    CHECK_STR(lines, "10.1.2.3\treg.local\nfd00::1\tv6\n::1\tb6\n192.168.0.1\tx_y-z\n");
+    static const char *const bad[] = {"nocolon",        ":1.2.3.4", "a b:1.2.3.4", "x:1.2.3",
+                                      "x:host-gateway", "x:",       "x:[1.2.3.4",  "x\\n:1.2.3.4"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *one = (char *)bad[i];
+        char *out = NULL;
+        int rc = build_add_hosts(&one, 1, &out, &err);
+        ib_test_case(rc < 0 && err && err->kind == IB_E_USAGE && out == NULL,
+                     "--add-host '%s' refused", bad[i]);
+        ib_err_free(err);
+        err = NULL;
+    }
+}

@@ -171,4 +171,19 @@ t "a source outside the context is an error" grep -q "outside the build context"
 build json --progress json -q Dockerfiles/hello
 t "--progress json: one JSON event per line" eval "ib build --progress json Dockerfiles/hello 2>&1 >/dev/null | jq -e -s 'map(.event) | index(\"cached\") != null' >/dev/null"
 
+# ---- --add-host ---------------------------------------------------------------------
+mkdir -p "$T/hosts"
+printf 'FROM busybox\nRUN grep reg.local /etc/hosts > /seen && grep v6.local /etc/hosts >> /seen\n' >"$T/hosts/Dockerfile"
+build hosts -t hosts --add-host reg.local:10.1.2.3 --add-host "v6.local=[fd00::1]" "$T/hosts"
+unpack docker.io/library/hosts:latest hosts
+t "--add-host: RUN sees NAME:IP and NAME=[IPv6] in /etc/hosts" eval "[ $(rc hosts) -eq 0 ] && [ \"\$(cat $T/u-hosts/rootfs/seen)\" = \"\$(printf '10.1.2.3\\treg.local\\nfd00::1\\tv6.local')\" ]"
+t "--add-host: the step's /etc/hosts does not reach the layer" sh -c "! grep -q reg.local '$T/u-hosts/rootfs/etc/hosts' 2>/dev/null"
+build hosts2 -t hosts --add-host reg.local:10.1.2.3 --add-host "v6.local=[fd00::1]" "$T/hosts"
+build hosts3 -t hosts --add-host reg.local:10.9.9.9 --add-host "v6.local=[fd00::1]" "$T/hosts"
+t "--add-host is part of RUN's cache key (same: cached; changed: runs)" eval "[ \$(cached hosts2) -eq 1 ] && [ \$(cached hosts3) -eq 0 ] && [ $(rc hosts3) -eq 0 ]"
+for bad in nocolon:1 "x:1.2.3" "x:host-gateway" ":1.2.3.4" "a b:1.2.3.4"; do
+    build badhost --add-host "$bad" "$T/hosts"
+    t "--add-host '$bad' is a usage error naming it" eval "[ $(rc badhost) -eq 2 ] && grep -q \"^imgbuild: --add-host '$bad'\" $T/badhost.log"
+done
+
 done_testing
