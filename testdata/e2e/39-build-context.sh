@@ -21,6 +21,7 @@ echo b1 >"$N/sub/b.txt"
 echo s1 >"$N/secret.txt"
 ln -s /etc/hostname "$N/link"
 printf 'secret.txt\n' >"$N/.dockerignore"
+(cd "$N" && tar cf arch.tar sub)
 echo main >"$M/main.txt"
 cat >"$M/Dockerfile" <<'EOF'
 FROM busybox
@@ -77,9 +78,11 @@ FROM scratch AS src
 COPY not-in-the-context /x
 FROM busybox
 COPY --from=src a.txt /a.txt
+ADD --from=src arch.tar /arch/
 EOF
 build o1 -t bctx:ov --build-context src="$N" "$T/ov"
 t "a named context replaces a stage of the same name (the stage is not built)" eval "[ $(rc o1) -eq 0 ] && unpack docker.io/library/bctx:ov o1 && [ \"\$(cat $(R o1)/a.txt)\" = a2 ]"
+t "ADD --from=NAME unpacks a local tar, as from the main context" eval "[ \"\$(cat $(R o1)/arch/sub/b.txt)\" = b1 ]"
 
 mkdir -p "$T/img"
 cat >"$T/img/Dockerfile" <<'EOF'
