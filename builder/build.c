@@ -243,9 +243,13 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
         build_step_done(&sp, false, NULL);
         return 0;
     }
+    const struct bnamed *nc = ps->base_context >= 0 ? &b->named[ps->base_context] : NULL;
+    const char *base = nc && nc->c.image ? nc->c.image : ps->base;
     ib_buf_addf(&txt, "FROM %s", ps->base);
+    if (nc)
+        ib_buf_addf(&txt, " (build context %s)", nc->c.image ? nc->c.image : nc->c.dir);
     build_step_start(&sp, txt.s);
-    if (strcmp(ps->base, "scratch") == 0) {
+    if (strcmp(base, "scratch") == 0 || (nc && nc->c.dir)) {
         if (store_image_new(NULL, &s->img, err) < 0)
             return -1;
         AUTO_BUF struct ib_buf j = IB_BUF_INIT;
@@ -265,16 +269,18 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
         keyb_init(&k, NULL, "scratch");
         keyb_add(&k, "platform", pf);
         keyb_final(&k, &s->key);
+        if (nc && nc->c.dir)
+            return copy_from_context_dir(b, s, nc, &sp, err);
     } else {
-        IB_AUTO(store_image_free) struct store_image *base = NULL;
-        if (build_image_ready(b, ps->base, pf, &base, err) < 0) {
+        IB_AUTO(store_image_free) struct store_image *bimg = NULL;
+        if (build_image_ready(b, base, pf, &bimg, err) < 0) {
             AUTO_ERR struct ib_err *e = ib_steal(err);
             return build_fail_at(b, ps->from, e->kind, err, "%s", e->msg);
         }
-        if (store_image_new(base, &s->img, err) < 0)
+        if (store_image_new(bimg, &s->img, err) < 0)
             return -1;
         keyb_init(&k, NULL, "image");
-        keyb_add(&k, "manifest", store_image_digest(base)->s);
+        keyb_add(&k, "manifest", store_image_digest(bimg)->s);
         keyb_final(&k, &s->key);
     }
     build_step_done(&sp, false, NULL);
@@ -436,7 +442,7 @@ open_context(struct bctx *b, struct ib_err **err)
         return -1;
     if (pats.n && df_ignore_new(pats.v, pats.n, &b->ignore, err) < 0)
         return ib_err_prefix(err, ".dockerignore");
-    return mdcache_load(b, err);
+    return mdcache_load(b, b->ctxpath, &b->md, err);
 }
 
 static void
@@ -549,6 +555,7 @@ bctx_release(struct bctx *b)
     registry_client_free(b->own_reg);
     ssh_agents_free(b->ssh);
     free(b->extra_hosts);
+    named_release(b);
     pthread_mutex_destroy(&b->pull_lock);
     pthread_mutex_destroy(&b->lock);
 }
@@ -579,11 +586,16 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
     memset(res, 0, sizeof(*res));
     const char *name =
         o->dockerfile && strcmp(o->dockerfile, "-") != 0 ? o->dockerfile : "Dockerfile";
-    int rc = df_parse_buf(name, o->dockerfile_data, o->dockerfile_len, &b.df, err);
+    AUTO_STRV struct ib_strv names = IB_STRV_INIT;
+    int rc = named_open(&b, &names, err);
+    if (rc == 0)
+        rc = df_parse_buf(name, o->dockerfile_data, o->dockerfile_len, &b.df, err);
     struct plan_opts po = {.build_args = o->build_args,
                            .nbuild_args = o->nbuild_args,
                            .target = o->target,
-                           .platform = o->platform};
+                           .platform = o->platform,
+                           .contexts = (const char *const *)names.v,
+                           .ncontexts = names.n};
     if (rc == 0) {
         check_syntax(&b);
         rc = plan_new(b.df, &po, &b.plan, err);
@@ -617,7 +629,7 @@ builder_build(struct store *st, const struct build_opts *o, struct build_result 
     if (rc == 0) {
         warn_unused_args(&b);
         AUTO_ERR struct ib_err *e = NULL;
-        if (b.md && mdcache_save(&b, &e) < 0)
+        if ((b.md && mdcache_save(&b, b.md, &e) < 0) || named_save(&b, &e) < 0)
             build_warn(&b, "could not save the context metadata cache: %s", e->msg);
     }
     bctx_release(&b);

@@ -40,6 +40,15 @@ struct bstage {
     bool insecure; /* the RUN being dispatched has --security=insecure (dispatch.c) */
 };
 
+/* A named build context (namedctx.c). */
+struct bnamed {
+    struct build_context c;
+    int fd;                   /* c.dir: the directory; else -1 */
+    char *path;               /* c.dir: its real path */
+    struct df_ignore *ignore; /* c.dir: its own .dockerignore, or NULL */
+    struct mdcache *md;       /* c.dir: its metadata cache */
+};
+
 struct bctx {
     struct store *st;
     const struct build_opts *o;
@@ -60,6 +69,8 @@ struct bctx {
     struct ib_strv pulled;  /* "PLATFORM NAME" pulled (or re-checked) during this build */
     struct ssh_agents *ssh; /* build --ssh (sshagent.c), or NULL */
     char *extra_hosts;      /* build --add-host as /etc/hosts lines, or NULL */
+    struct bnamed *named;   /* --build-context, in the order given (plan_context_lookup) */
+    size_t nnamed;
 };
 
 /* One executing step, for messages and progress. */
@@ -125,6 +136,22 @@ int stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr 
 /* Copy the tree under srcfd (everything) into dir (created): type=local export. */
 int copy_tree_to_dir(int srcfd, const char *dir, struct ib_err **err);
 
+/* FROM NAME of a named directory context: the stage's root filesystem is the directory
+ * (FROM scratch + COPY . /), cached like a COPY. */
+int copy_from_context_dir(struct bctx *b, struct bstage *s, const struct bnamed *nc,
+                          struct bstep *sp, struct ib_err **err);
+
+/* ---- namedctx.c: --build-context ----------------------------------------- */
+/* Parse o->contexts, open the directories (with .dockerignore and metadata cache); the
+ * names are appended to names (for the plan).  Usage errors are IB_E_USAGE. */
+int named_open(struct bctx *b, struct ib_strv *names, struct ib_err **err);
+/* The named context called name, or NULL. */
+const struct bnamed *named_lookup(const struct bctx *b, const char *name);
+/* The named directory context open as fd, or NULL. */
+const struct bnamed *named_by_fd(const struct bctx *b, int fd);
+int named_save(struct bctx *b, struct ib_err **err);
+void named_release(struct bctx *b);
+
 /* ---- rootfs.c: read-only views of an image's filesystem ------------------ */
 /* A dirfd on the merged (read-only) root of img's layers: a detached overlay mount
  * (closing the fd drops it), the single snapshot, or an empty dir for no layers. */
@@ -161,10 +188,12 @@ int cache_put_text(struct bctx *b, const char *key, const char *text, const char
  * compare with the previous record of the same step identity and emit why. */
 void cache_explain(struct bstep *sp, const char *inputs, bool hit);
 
-/* Context file digests through the metadata cache (path, size, mtime, ctime, inode). */
-int mdcache_load(struct bctx *b, struct ib_err **err);
-int mdcache_save(struct bctx *b, struct ib_err **err);
+/* Context file digests through the metadata cache (path, size, mtime, ctime, inode), one
+ * per local context directory (its real path ctxpath).  *out: mdcache_free. */
+int mdcache_load(struct bctx *b, const char *ctxpath, struct mdcache **out, struct ib_err **err);
+int mdcache_save(struct bctx *b, struct mdcache *m, struct ib_err **err);
 void mdcache_free(struct mdcache *m);
+/* dirfd: the main context or a named one (its cache is used), or any other dir (hashed). */
 int mdcache_digest(struct bctx *b, int dirfd, const char *relpath, const struct stat *st,
                    struct digest *out, struct ib_err **err);
 

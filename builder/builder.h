@@ -197,6 +197,9 @@ struct build_opts {
      * RUN's /etc/hosts; checked by build_add_hosts */
     char *const *add_hosts;
     size_t nadd_hosts;
+    /* --build-context NAME=VALUE (see builder_context_parse); a name at most once. */
+    char *const *contexts;
+    size_t ncontexts;
     char *const *labels; /* "K=V", added to the final image */
     size_t nlabels;
     const char *target;   /* stage name or NULL */
@@ -224,6 +227,21 @@ struct build_result {
     char digest[80]; /* "sha256:..." manifest digest */
     unsigned steps, cached;
 };
+
+/* A named build context (`--build-context NAME=VALUE`, as BuildKit's): FROM NAME,
+ * COPY --from=NAME and RUN --mount=from=NAME use it instead of a stage or an image of
+ * that name. */
+struct build_context {
+    char *name;  /* lowercase letters, digits, '-', '_', '.'; a letter first */
+    char *image; /* docker-image://REF: REF; else NULL */
+    char *dir;   /* a local directory (as given); else NULL */
+};
+
+/* Parse "NAME=VALUE" (pure: the directory is not looked at).  VALUE is docker-image://REF
+ * or a directory; other forms (oci-layout://, git and http(s) URLs, target:) are IB_E_USAGE
+ * errors, as are a bad name or a missing value.  *out: builder_context_release. */
+int builder_context_parse(const char *spec, struct build_context *out, struct ib_err **err);
+void builder_context_release(struct build_context *c);
 
 /* Build.  The image is committed to the store and tagged with o->tags (untagged, listed by
  * its id, when there are none); tags change only when the build succeeded.

@@ -83,8 +83,8 @@ visit(void *ctx, const char *rel, const struct stat *st, struct ib_err **err)
         c->topdst = ib_xasprintf("%s/%s", j->dest, j->parents ? rel : base);
     else
         c->topdst = ib_xstrdup(j->dest);
-    bool archive =
-        j->add && j->srcfd == j->b->ctxfd && S_ISREG(st->st_mode) && copy_is_archive(j->srcfd, rel);
+    bool archive = j->add && (j->srcfd == j->b->ctxfd || j->named) && S_ISREG(st->st_mode) &&
+                   copy_is_archive(j->srcfd, rel);
     add_ent(j, rel, archive ? j->dest : c->topdst, st, archive ? COPY_ENT_ARCHIVE : COPY_ENT_TOP);
     return 0;
 }
@@ -103,8 +103,11 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
     struct collect c = {.j = j};
     struct context_filter layers[3];
     size_t nl = 0;
-    if (j->srcfd == j->b->ctxfd && j->b->ignore)
-        layers[nl++] = (struct context_filter){.exclude = j->b->ignore};
+    const struct df_ignore *ign = j->named                  ? j->named->ignore
+                                  : j->srcfd == j->b->ctxfd ? j->b->ignore
+                                                            : NULL;
+    if (ign)
+        layers[nl++] = (struct context_filter){.exclude = ign};
     IB_AUTO(df_ignore_free) struct df_ignore *exc = NULL;
     if (j->excludes.n) {
         /* --exclude patterns are relative to the source being copied */
@@ -148,6 +151,11 @@ copy_collect(struct copyjob *j, const char *src, struct ib_err **err)
                            "no source files were specified: '%s' matches "
                            "nothing",
                            src);
+        if (j->named)
+            return ib_fail(err, IB_E_BUILD,
+                           "'%s' not found in build context '%s' or excluded by its "
+                           ".dockerignore",
+                           src, j->named->c.name);
         return ib_fail(err, IB_E_BUILD, "'%s' not found%s", src,
                        j->srcfd == j->b->ctxfd ? " in the build context or excluded by "
                                                  ".dockerignore"
@@ -171,7 +179,7 @@ copyjob_release(struct copyjob *j)
     free(j->dest);
     free(j->chmod);
     free(j->checksum);
-    if (j->srcfd >= 0 && j->srcfd != j->b->ctxfd)
+    if (j->srcfd >= 0 && j->srcfd != j->b->ctxfd && !j->named)
         close(j->srcfd);
     if (j->rootfd >= 0)
         close(j->rootfd);

@@ -33,10 +33,11 @@ struct copyjob {
     struct bstage *s;
     const struct df_instr *in;
     bool add;
-    int srcfd;  /* the source root: the context, or another stage's rootfs */
-    int rootfd; /* the stage's own rootfs (destination side), -1 with --link */
-    int upfd;   /* the upper dir being filled */
-    char *dest; /* absolute */
+    int srcfd;                  /* the source root: the context, or another stage's rootfs */
+    const struct bnamed *named; /* srcfd is this named directory context (not closed) */
+    int rootfd;                 /* the stage's own rootfs (destination side), -1 with --link */
+    int upfd;                   /* the upper dir being filled */
+    char *dest;                 /* absolute */
     bool dest_dir;
     bool chown;
     uid_t uid;

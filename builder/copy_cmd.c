@@ -72,11 +72,14 @@ heredoc_named(const struct df_instr *in, const char *word)
     return NULL;
 }
 
+/* --from=X: a stage, an image, or a named context (image_only: the image a
+ * docker-image:// context names). */
 static int
-open_from(struct copyjob *j, const char *from, struct ib_buf *inputs, struct ib_err **err)
+open_from(struct copyjob *j, const char *from, bool image_only, struct ib_buf *inputs,
+          struct ib_err **err)
 {
     struct bctx *b = j->b;
-    long si = plan_stage_lookup(b->plan, from, j->s->ps->index);
+    long si = image_only ? -1 : plan_stage_lookup(b->plan, from, j->s->ps->index);
     const struct store_image *img = NULL;
     IB_AUTO(store_image_free) struct store_image *ext = NULL;
     if (si >= 0) {
@@ -296,7 +299,7 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
                                  e->msg);
         }
     }
-    return copy_source_inputs(j, !instr_flag(in, "from"), inputs, err);
+    return copy_source_inputs(j, !instr_flag(in, "from") || j->named, inputs, err);
 }
 
 static int
@@ -349,8 +352,15 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
     int rc = parse_copy(&j, &inputs, &msg, err);
     const char *from = rc == 0 ? instr_flag(in, "from") : NULL;
     AUTO_FREE char *fromx = NULL;
-    if (from && (rc = stage_expand(b, s, in, from, &fromx, err)) == 0)
-        rc = open_from(&j, fromx, &inputs, err);
+    if (from && (rc = stage_expand(b, s, in, from, &fromx, err)) == 0) {
+        const struct bnamed *nc = named_lookup(b, fromx);
+        if (nc && nc->c.dir) {
+            j.srcfd = nc->fd; /* read as the main context is */
+            j.named = nc;
+        } else {
+            rc = open_from(&j, nc ? nc->c.image : fromx, nc != NULL, &inputs, err);
+        }
+    }
     const char *chown = rc == 0 ? instr_flag(in, "chown") : NULL;
     AUTO_FREE char *chownx = NULL;
     if (chown && (rc = stage_expand(b, s, in, chown, &chownx, err)) == 0) {
@@ -391,6 +401,54 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
             build_step_done(&sp, false, NULL);
     }
     copyjob_release(&j);
+    return rc;
+}
+
+int
+copy_from_context_dir(struct bctx *b, struct bstage *s, const struct bnamed *nc, struct bstep *sp,
+                      struct ib_err **err)
+{
+    struct copyjob j = {.b = b,
+                        .s = s,
+                        .in = s->ps->from,
+                        .srcfd = nc->fd,
+                        .named = nc,
+                        .rootfd = -1,
+                        .upfd = -1,
+                        .dest = ib_xstrdup("/"),
+                        .dest_dir = true};
+    AUTO_BUF struct ib_buf inputs = IB_BUF_INIT;
+    ib_buf_addf(&inputs, "parent %s\ncontext dir\n", s->key.s);
+    AUTO_FREE char *msg = ib_xasprintf("COPY --from=%s . / # buildkit", nc->c.name);
+    int rc = copy_collect(&j, ".", err);
+    if (rc == 0)
+        rc = copy_source_inputs(&j, true, &inputs, err);
+    if (rc < 0) {
+        copyjob_release(&j);
+        AUTO_ERR struct ib_err *e = ib_steal(err);
+        return build_fail_at(b, j.in, e->kind, err, "build context %s: %s", nc->c.name, e->msg);
+    }
+    struct keyb k;
+    keyb_init(&k, &s->key, "COPY");
+    keyb_add(&k, "inputs", inputs.s);
+    struct digest key;
+    keyb_final(&k, &key);
+    struct store_layer l;
+    bool empty = false;
+    int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
+    cache_explain(sp, inputs.s, hit == 1);
+    s->key = key;
+    if (hit == 1) {
+        if (empty)
+            store_image_add_history(s->img, msg);
+        else
+            store_image_add_layer(s->img, &l, msg);
+    } else {
+        rc = run_copy(&j, msg, &key, err);
+    }
+    copyjob_release(&j);
+    if (rc == 0)
+        build_step_done(sp, hit == 1, NULL);
     return rc;
 }
 

@@ -28,6 +28,7 @@ struct mdcache {
     struct mdent *cur; /* seen in this build */
     size_t ncur, capcur;
     bool dirty;
+    char *ctxpath; /* the directory's real path (the key of its record) */
 };
 
 static int
@@ -43,18 +44,19 @@ ns_of(const struct timespec *ts)
 }
 
 static char *
-key_of(struct bctx *b)
+key_of(const struct mdcache *m)
 {
-    return ib_xasprintf("ctxmeta:%s", b->ctxpath);
+    return ib_xasprintf("ctxmeta:%s", m->ctxpath);
 }
 
 int
-mdcache_load(struct bctx *b, struct ib_err **err)
+mdcache_load(struct bctx *b, const char *ctxpath, struct mdcache **out, struct ib_err **err)
 {
     (void)err;
     struct mdcache *m = ib_xcalloc(1, sizeof(*m));
-    b->md = m;
-    AUTO_FREE char *key = key_of(b);
+    m->ctxpath = ib_xstrdup(ctxpath);
+    *out = m;
+    AUTO_FREE char *key = key_of(m);
     AUTO_BUF struct ib_buf v = IB_BUF_INIT;
     AUTO_ERR struct ib_err *e = NULL;
     if (store_cache_get(b->st, key, &v, &e) < 0)
@@ -123,9 +125,8 @@ add_line(struct ib_buf *t, const struct mdent *e)
 }
 
 int
-mdcache_save(struct bctx *b, struct ib_err **err)
+mdcache_save(struct bctx *b, struct mdcache *m, struct ib_err **err)
 {
-    struct mdcache *m = b->md;
     if (!m || !m->dirty)
         return 0;
     if (m->ncur)
@@ -139,7 +140,7 @@ mdcache_save(struct bctx *b, struct ib_err **err)
             add_line(&t, &m->old[i]);
     AUTO_BUF struct ib_buf v = IB_BUF_INIT;
     json_str(&v, t.s);
-    AUTO_FREE char *key = key_of(b);
+    AUTO_FREE char *key = key_of(m);
     return store_cache_put(b->st, key, v.s, NULL, 0, err);
 }
 
@@ -154,6 +155,7 @@ mdcache_free(struct mdcache *m)
         free(m->cur[i].path);
     free(m->old);
     free(m->cur);
+    free(m->ctxpath);
     free(m);
 }
 
@@ -188,13 +190,14 @@ int
 mdcache_digest(struct bctx *b, int dirfd, const char *relpath, const struct stat *st,
                struct digest *out, struct ib_err **err)
 {
-    struct mdcache *m = b->md;
+    const struct bnamed *nc = dirfd == b->ctxfd ? NULL : named_by_fd(b, dirfd);
+    struct mdcache *m = nc ? nc->md : dirfd == b->ctxfd ? b->md : NULL;
     struct mdent want = {.path = (char *)relpath,
                          .size = (uint64_t)st->st_size,
                          .mtime = ns_of(&st->st_mtim),
                          .ctime = ns_of(&st->st_ctim),
                          .ino = (uint64_t)st->st_ino};
-    if (!m || dirfd != b->ctxfd)
+    if (!m)
         return hash_file(dirfd, relpath, out, err);
     pthread_mutex_lock(&b->lock);
     const struct mdent *e =

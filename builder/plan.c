@@ -240,6 +240,15 @@ plan_stage_lookup(const struct plan *p, const char *name, size_t before)
     return -1;
 }
 
+long
+plan_context_lookup(const struct plan *p, const char *name)
+{
+    for (size_t i = 0; i < p->contexts.n; i++)
+        if (strcmp(p->contexts.v[i], name) == 0)
+            return (long)i;
+    return -1;
+}
+
 static void
 add_dep(struct plan_stage *st, size_t dep)
 {
@@ -271,6 +280,8 @@ note_from_ref(struct plan *p, struct plan_stage *st, const struct df_instr *in,
     AUTO_FREE char *x = NULL;
     if (expand(p, in, vars, ref, &x, err) < 0)
         return -1;
+    if (plan_context_lookup(p, x) >= 0)
+        return 0; /* a named context: no stage of that name is read */
     long dep = plan_stage_lookup(p, x, st->index);
     if (dep >= 0) {
         add_dep(st, (size_t)dep);
@@ -355,6 +366,7 @@ start_stage(struct plan *p, const struct df_instr *in, struct ib_err **err)
     st->index = p->nstages++;
     st->from = in;
     st->base_stage = -1;
+    st->base_context = -1;
     if (in->nargs == 3) {
         st->name = lower_dup(in->args[2], strlen(in->args[2]));
         if (!valid_stage_name(st->name))
@@ -377,7 +389,8 @@ start_stage(struct plan *p, const struct df_instr *in, struct ib_err **err)
     for (size_t i = 0; i < in->nflags; i++)
         if (strncmp(in->flags[i], "--platform=", 11) != 0)
             return fail_at(p, in, err, "unknown flag for FROM: %s", in->flags[i]);
-    long base = plan_stage_lookup(p, st->base, st->index);
+    st->base_context = plan_context_lookup(p, st->base);
+    long base = st->base_context >= 0 ? -1 : plan_stage_lookup(p, st->base, st->index);
     if (base >= 0 && !isdigit((unsigned char)st->base[0])) {
         st->base_stage = base;
         add_dep(st, (size_t)base);
@@ -446,6 +459,8 @@ make_plan(struct plan *p, const struct plan_opts *o, struct ib_err **err)
     }
     if (parse_build_args(p, o, err) < 0)
         return -1;
+    for (size_t i = 0; i < o->ncontexts; i++)
+        ib_strv_push(&p->contexts, o->contexts[i]);
     set_platform_args(&p->global_args, "BUILD", &p->build_platform);
     set_platform_args(&p->global_args, "TARGET", &p->target_platform);
 
@@ -502,6 +517,7 @@ plan_free(struct plan *p)
     free(p->stages);
     plan_vars_release(&p->global_args);
     plan_vars_release(&p->build_args);
+    ib_strv_release(&p->contexts);
     plan_platform_release(&p->target_platform);
     plan_platform_release(&p->build_platform);
     free(p);

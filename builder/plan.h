@@ -37,14 +37,18 @@ struct plan_opts {
     size_t nbuild_args;
     const char *target;   /* stage name, or NULL for the last stage */
     const char *platform; /* target platform "os/arch[/variant]", NULL = host */
+    /* Names of the named build contexts: they win over stages and images of that name. */
+    const char *const *contexts;
+    size_t ncontexts;
 };
 
 struct plan_stage {
     size_t index;
-    char *name;      /* lower-cased "AS" name, or NULL */
-    char *base;      /* expanded FROM argument: an image reference, "scratch" or a stage */
-    long base_stage; /* index of the stage it builds on, or -1 for an image */
-    char *platform;  /* expanded --platform of FROM, or NULL */
+    char *name;        /* lower-cased "AS" name, or NULL */
+    char *base;        /* expanded FROM argument: an image reference, "scratch" or a stage */
+    long base_stage;   /* index of the stage it builds on, or -1 for an image */
+    long base_context; /* index of the named context it builds on (FROM NAME), or -1 */
+    char *platform;    /* expanded --platform of FROM, or NULL */
     const struct df_instr *from;    /* the FROM instruction */
     const struct df_instr **instrs; /* the instructions after FROM */
     size_t ninstrs;
@@ -60,6 +64,7 @@ struct plan {
     size_t target;                /* index of the target stage */
     struct plan_vars global_args; /* global ARGs after --build-arg, plus platform args */
     struct plan_vars build_args;  /* the --build-arg values as given */
+    struct ib_strv contexts;      /* names of the named build contexts */
     struct plan_platform target_platform, build_platform;
 };
 
@@ -77,5 +82,8 @@ void plan_platform_host(struct plan_platform *out);
 /* Index of the stage named name (case-insensitive) or given as a number among the
  * first `before` stages; -1 if none. */
 long plan_stage_lookup(const struct plan *p, const char *name, size_t before);
+/* Index of the named build context called name (exactly), or -1.  Look it up before a
+ * stage: a named context replaces a stage or an image of the same name. */
+long plan_context_lookup(const struct plan *p, const char *name);
 
 #endif

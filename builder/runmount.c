@@ -271,12 +271,20 @@ static int
 from_image(struct bctx *b, struct bstage *s, const struct df_instr *in, const char *from,
            const struct store_image **img, struct store_image **own, struct ib_err **err)
 {
-    long si = plan_stage_lookup(b->plan, from, s->ps->index);
+    const struct bnamed *nc = named_lookup(b, from);
+    if (nc && nc->c.dir)
+        return build_fail_at(b, in, IB_E_BUILD, err,
+                             "RUN --mount from '%s': a directory build context can only be "
+                             "bound (type=bind)",
+                             from);
+    long si = nc ? -1 : plan_stage_lookup(b->plan, from, s->ps->index);
     if (si >= 0) {
         *img = b->stages[si].img;
         return 0;
     }
     AUTO_FREE char *target = plan_platform_string(&b->plan->target_platform);
+    if (nc)
+        from = nc->c.image; /* docker-image://REF: as if REF were written */
     if (build_image_ready(b, from, s->ps->platform ? s->ps->platform : target, own, err) < 0) {
         AUTO_ERR struct ib_err *e = ib_steal(err);
         return build_fail_at(b, in, e->kind, err, "RUN --mount from '%s': %s", from, e->msg);
@@ -361,7 +369,8 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
     case RM_BIND:
         ib_buf_addf(&d, "bind %s source=%s rw=%d", m->target, m->source ? m->source : "/",
                     m->ro == 0);
-        if (m->from) {
+        const struct bnamed *nc = m->from ? named_lookup(b, m->from) : NULL;
+        if (m->from && !(nc && nc->c.dir)) {
             const struct store_image *img = NULL;
             IB_AUTO(store_image_free) struct store_image *own = NULL;
             if (from_image(b, s, in, m->from, &img, &own, err) < 0)
@@ -372,15 +381,22 @@ key_mount(struct bctx *b, struct bstage *s, const struct df_instr *in, struct rm
                 return -1;
             break;
         }
-        if (b->ctxfd < 0)
+        if (nc)
+            ib_buf_adds(&d, " from=context"); /* the content is in mount-source */
+        else if (b->ctxfd < 0)
             return build_fail_at(b, in, IB_E_BUILD, err,
                                  "RUN --mount=type=bind: there is no build context");
         AUTO_FREE char *cl = df_path_clean(m->source ? m->source : ".");
         if (!strcmp(cl, "..") || !strncmp(cl, "../", 3))
             return build_fail_at(b, in, IB_E_BUILD, err,
                                  "RUN --mount source '%s' is outside the build context", m->source);
-        m->job =
-            (struct copyjob){.b = b, .s = s, .in = in, .srcfd = b->ctxfd, .rootfd = -1, .upfd = -1};
+        m->job = (struct copyjob){.b = b,
+                                  .s = s,
+                                  .in = in,
+                                  .srcfd = nc ? nc->fd : b->ctxfd,
+                                  .named = nc,
+                                  .rootfd = -1,
+                                  .upfd = -1};
         m->have_job = true;
         m->job.dest = ib_xstrdup("/");
         m->job.dest_dir = true;
@@ -567,7 +583,7 @@ runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in, st
             sm.type = SANDBOX_MOUNT_BIND;
             sm.readonly = m->ro != 0;
             sm.source = m->source ? m->source : "/";
-            if (!m->from && context_copy(b, m, &sm.source, err) < 0)
+            if (m->have_job && context_copy(b, m, &sm.source, err) < 0)
                 return build_fail_at(b, in, IB_E_BUILD, err, "RUN --mount: %s", (*err)->msg);
             if (m->lowers.n == 0) { /* an image without layers: an empty dir */
                 pthread_mutex_lock(&b->lock);

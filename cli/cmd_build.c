@@ -33,6 +33,9 @@ static const char build_usage[] =
     "  -t, --tag REF            name the image (repeatable)\n"
     "      --build-arg K[=V]    set a build argument (K alone: from the environment)\n"
     "      --target STAGE       build up to this stage\n"
+    "      --build-context NAME=DIR|docker-image://REF  a named context for FROM NAME,\n"
+    "                           COPY --from=NAME and RUN --mount=from=NAME (repeatable;\n"
+    "                           replaces a stage or an image of that name)\n"
     "      --no-cache           run every step (the results are still cached)\n"
     "      --pull               check the registry for newer base images (default: use\n"
     "                           the store's copy, pull only what is missing)\n"
@@ -87,6 +90,7 @@ enum {
     OPT_SSH,
     OPT_ALLOW,
     OPT_ADD_HOST,
+    OPT_BUILD_CONTEXT,
 };
 
 struct output {
@@ -184,7 +188,7 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels, secrets, ssh, add_hosts;
+    struct ib_strv tags, args, labels, secrets, ssh, add_hosts, contexts;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
@@ -192,6 +196,23 @@ struct build_cli {
     struct registry_push_opts push_opts;
     const char *format; /* --format as given, for messages */
 };
+
+/* --build-context NAME=VALUE: well formed, a supported form, a name not given before. */
+static int
+check_context(const struct ib_strv *seen, const char *spec, struct ib_err **err)
+{
+    struct build_context bc;
+    AUTO_ERR struct ib_err *e = NULL;
+    if (builder_context_parse(spec, &bc, &e) < 0)
+        return cli_usage(err, "build", "%s", e->msg);
+    size_t n = strlen(bc.name);
+    bool dup = false;
+    for (size_t i = 0; i < seen->n && !dup; i++)
+        dup = strncmp(seen->v[i], bc.name, n) == 0 && seen->v[i][n] == '=';
+    int rc = dup ? cli_usage(err, "build", "--build-context %s given more than once", bc.name) : 0;
+    builder_context_release(&bc);
+    return rc;
+}
 
 static int
 parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
@@ -222,6 +243,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"ssh", required_argument, NULL, OPT_SSH},
         {"add-host", required_argument, NULL, OPT_ADD_HOST},
         {"allow", required_argument, NULL, OPT_ALLOW},
+        {"build-context", required_argument, NULL, OPT_BUILD_CONTEXT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -283,6 +305,11 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
                 return cli_usage(err, "build",
                                  "--allow takes security.insecure or network.host, not '%s'",
                                  optarg);
+            break;
+        case OPT_BUILD_CONTEXT:
+            if (check_context(&c->contexts, optarg, err) < 0)
+                return -1;
+            ib_strv_push(&c->contexts, optarg);
             break;
         case OPT_LABEL:
             if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -433,6 +460,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nssh = c->ssh.n;
     c->o.add_hosts = c->add_hosts.v;
     c->o.nadd_hosts = c->add_hosts.n;
+    c->o.contexts = c->contexts.v;
+    c->o.ncontexts = c->contexts.n;
     c->o.labels = c->labels.v;
     c->o.nlabels = c->labels.n;
     c->o.progress = progress_event;
@@ -487,7 +516,8 @@ cmd_build(int argc, char **argv, struct ib_err **err)
                           .labels = IB_STRV_INIT,
                           .secrets = IB_STRV_INIT,
                           .ssh = IB_STRV_INIT,
-                          .add_hosts = IB_STRV_INIT};
+                          .add_hosts = IB_STRV_INIT,
+                          .contexts = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -503,6 +533,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.secrets);
     ib_strv_release(&c.ssh);
     ib_strv_release(&c.add_hosts);
+    ib_strv_release(&c.contexts);
     free(c.out.type);
     free(c.out.dest);
     free(c.out.name);

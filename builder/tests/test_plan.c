@@ -117,3 +117,28 @@ TEST(plan_errors)
     expect_error("ARG B\nFROM $B\n", &none, "should not be blank");
     expect_error("FROM ${X:?need X}\n", &none, "need X");
 }
+
+TEST(named_context_replaces_stage_and_image)
+{
+    struct ib_err *err = NULL;
+    struct plan *p = NULL;
+    struct df_file *f = NULL;
+    const char *ctx[] = {"src", "alpine"};
+    struct plan_opts o = {.contexts = ctx, .ncontexts = 2};
+    CHECK_OK(plan_src("FROM scratch AS src\nCOPY x /x\nFROM busybox AS other\n"
+                      "FROM alpine AS final\nCOPY --from=src a /a\n"
+                      "RUN --mount=from=src,target=/m true\nFROM src\n",
+                      &o, &p, &f, &err));
+    CHECK_INT(p->nstages, 4);
+    CHECK_INT(plan_context_lookup(p, "src"), 0);
+    CHECK_INT(plan_context_lookup(p, "alpine"), 1);
+    CHECK_INT(plan_context_lookup(p, "other"), -1);
+    CHECK_INT(p->stages[2].base_context, 1); /* FROM alpine: the context */
+    CHECK_INT(p->stages[2].ndeps, 0);        /* --from=src: not the stage */
+    CHECK_INT(p->stages[3].base_context, 0); /* FROM src: the context, not stage 0 */
+    CHECK_INT(p->stages[3].base_stage, -1);
+    CHECK(!p->stages[0].needed); /* the replaced stage is not built */
+    CHECK_INT(p->stages[1].base_context, -1);
+    plan_free(p);
+    df_file_free(f);
+}

@@ -1,0 +1,176 @@
+/* builder/namedctx.c: named build contexts (`build --build-context NAME=VALUE`).
+ *
+ * A named context is a local directory, read as the main context is (no symlink followed
+ * out of it, its own .dockerignore, file digests through the metadata cache), or
+ * docker-image://REF, which stands for REF wherever NAME is written.  The plan resolves
+ * FROM NAME, COPY --from=NAME and RUN --mount=from=NAME to it before any stage or image.
+ */
+#include "builder/build.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builder/context.h"
+#include "builder/gitsrc.h"
+#include "common/cleanup.h"
+#include "common/mem.h"
+#include "common/banned.h"
+
+static bool
+valid_name(const char *s)
+{
+    if (!islower((unsigned char)s[0]))
+        return false;
+    for (const char *c = s + 1; *c; c++)
+        if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-' && *c != '_' &&
+            *c != '.')
+            return false;
+    return true;
+}
+
+/* The length of a URL scheme followed by "://" at the start of s, or 0. */
+static size_t
+scheme_len(const char *s)
+{
+    size_t n = 0;
+    while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+        n++;
+    return n && strncmp(s + n, "://", 3) == 0 ? n : 0;
+}
+
+int
+builder_context_parse(const char *spec, struct build_context *out, struct ib_err **err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *eq = strchr(spec, '=');
+    if (!eq)
+        return ib_fail(err, IB_E_USAGE, "--build-context needs NAME=VALUE, got '%s'", spec);
+    if (eq == spec || !eq[1])
+        return ib_fail(err, IB_E_USAGE, "--build-context '%s': empty %s", spec,
+                       eq == spec ? "name" : "value");
+    AUTO_FREE char *name = ib_xstrndup(spec, (size_t)(eq - spec));
+    if (!valid_name(name))
+        return ib_fail(err, IB_E_USAGE,
+                       "--build-context '%s': invalid name '%s' (lowercase letters, digits, "
+                       "'-', '_' and '.', starting with a letter)",
+                       spec, name);
+    const char *v = eq + 1;
+    size_t sl = scheme_len(v);
+    if (sl == 12 && strncmp(v, "docker-image", 12) == 0) {
+        const char *ref = v + 15;
+        struct ref r;
+        AUTO_ERR struct ib_err *e = NULL;
+        if (!*ref || ref_parse(ref, &r, &e) < 0)
+            return ib_fail(err, IB_E_USAGE, "--build-context %s: invalid image reference '%s'%s%s",
+                           name, ref, e ? ": " : "", e ? e->msg : "");
+        ref_release(&r);
+        out->image = ib_xstrdup(ref);
+    } else if (sl || strncmp(v, "target:", 7) == 0 || gitsrc_is_git(v)) {
+        AUTO_FREE char *form =
+            sl ? ib_xasprintf("'%.*s'", (int)(sl + 3), v)
+               : ib_xstrdup(strncmp(v, "target:", 7) == 0 ? "'target:'" : "git repository");
+        return ib_fail(err, IB_E_USAGE,
+                       "--build-context %s=%s: %s contexts are not supported (only a local "
+                       "directory or docker-image://REF)",
+                       name, v, form);
+    } else {
+        out->dir = ib_xstrdup(v);
+    }
+    out->name = ib_steal(&name);
+    return 0;
+}
+
+void
+builder_context_release(struct build_context *c)
+{
+    free(c->name);
+    free(c->image);
+    free(c->dir);
+    memset(c, 0, sizeof(*c));
+}
+
+static int
+open_dir(struct bctx *b, struct bnamed *nc, struct ib_err **err)
+{
+    nc->fd = open(nc->c.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (nc->fd < 0)
+        return ib_fail_errno(err, "--build-context %s: open directory '%s'", nc->c.name, nc->c.dir);
+    nc->path = realpath(nc->c.dir, NULL);
+    if (!nc->path)
+        return ib_fail_errno(err, "--build-context %s: resolve '%s'", nc->c.name, nc->c.dir);
+    AUTO_STRV struct ib_strv pats = IB_STRV_INIT;
+    if (context_read_ignore(nc->c.dir, NULL, &pats, NULL, err) < 0)
+        return ib_err_prefix(err, "--build-context %s", nc->c.name);
+    if (pats.n && df_ignore_new(pats.v, pats.n, &nc->ignore, err) < 0)
+        return ib_err_prefix(err, "--build-context %s: .dockerignore", nc->c.name);
+    return mdcache_load(b, nc->path, &nc->md, err);
+}
+
+int
+named_open(struct bctx *b, struct ib_strv *names, struct ib_err **err)
+{
+    const struct build_opts *o = b->o;
+    if (!o->ncontexts)
+        return 0;
+    b->named = ib_xcalloc(o->ncontexts, sizeof(*b->named));
+    for (size_t i = 0; i < o->ncontexts; i++) {
+        struct bnamed *nc = &b->named[i];
+        nc->fd = -1;
+        if (builder_context_parse(o->contexts[i], &nc->c, err) < 0)
+            return -1;
+        b->nnamed++;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(b->named[j].c.name, nc->c.name) == 0)
+                return ib_fail(err, IB_E_USAGE, "--build-context %s given more than once",
+                               nc->c.name);
+        if (nc->c.dir && open_dir(b, nc, err) < 0)
+            return -1;
+        ib_strv_push(names, nc->c.name);
+    }
+    return 0;
+}
+
+const struct bnamed *
+named_lookup(const struct bctx *b, const char *name)
+{
+    long i = b->plan ? plan_context_lookup(b->plan, name) : -1;
+    return i >= 0 && (size_t)i < b->nnamed ? &b->named[i] : NULL;
+}
+
+const struct bnamed *
+named_by_fd(const struct bctx *b, int fd)
+{
+    for (size_t i = 0; fd >= 0 && i < b->nnamed; i++)
+        if (b->named[i].fd == fd)
+            return &b->named[i];
+    return NULL;
+}
+
+int
+named_save(struct bctx *b, struct ib_err **err)
+{
+    for (size_t i = 0; i < b->nnamed; i++)
+        if (b->named[i].md && mdcache_save(b, b->named[i].md, err) < 0)
+            return -1;
+    return 0;
+}
+
+void
+named_release(struct bctx *b)
+{
+    for (size_t i = 0; i < b->nnamed; i++) {
+        struct bnamed *nc = &b->named[i];
+        builder_context_release(&nc->c);
+        if (nc->fd >= 0)
+            close(nc->fd);
+        free(nc->path);
+        df_ignore_free(nc->ignore);
+        mdcache_free(nc->md);
+    }
+    free(b->named);
+    b->named = NULL;
+    b->nnamed = 0;
+}
