@@ -59,6 +59,7 @@ static const char build_usage[] =
     "      --push               push every -t name after the build\n"
     "      --format oci|docker  --push: OCI (default) or Docker schema2 manifest and\n"
     "                           media types\n"
+    "      --chunk-size SIZE    --push: upload blobs in PATCH requests of at most SIZE\n"
     "      --tls-verify=false   registries: do not verify TLS (and allow plain HTTP)\n"
     "      --cert-dir DIR       registries: CA (*.crt) and client.cert/.key for TLS\n"
     "      --iidfile F          write the image id to F\n"
@@ -87,6 +88,7 @@ enum {
     OPT_TLS,
     OPT_CERT,
     OPT_FORMAT,
+    OPT_CHUNK,
     OPT_SSH,
     OPT_ALLOW,
     OPT_ADD_HOST,
@@ -240,6 +242,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"tls-verify", required_argument, NULL, OPT_TLS},
         {"cert-dir", required_argument, NULL, OPT_CERT},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"ssh", required_argument, NULL, OPT_SSH},
         {"add-host", required_argument, NULL, OPT_ADD_HOST},
         {"allow", required_argument, NULL, OPT_ALLOW},
@@ -377,6 +380,15 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
                 return cli_usage(err, "build", "--format takes oci or docker, not '%s'", optarg);
             c->format = optarg;
             break;
+        case OPT_CHUNK: {
+            int64_t v = 0;
+            AUTO_ERR struct ib_err *e = NULL;
+            if (sandbox_parse_bytes(optarg, &v, &e) < 0 || v < 4096)
+                return cli_usage(err, "build", "--chunk-size takes a size of 4k or more, not '%s'",
+                                 optarg);
+            c->push_opts.chunk_size = (uint64_t)v;
+            break;
+        }
         case 'h':
             fputs(build_usage, stdout);
             return 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builder/builder.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -34,6 +35,7 @@ enum {
     OPT_UNPACK,
     OPT_FORMAT,
     OPT_COMP,
+    OPT_CHUNK,
     OPT_PWSTDIN
 };
 
@@ -176,7 +178,10 @@ static const char push_usage[] =
     "Options:\n"
     "  --format oci|docker        manifest format (default: as stored when the layers\n"
     "                             are compressed already, else OCI)\n"
-    "  --compression gzip|zstd    compression of uncompressed local layers (gzip)\n" COMMON_HELP;
+    "  --compression gzip|zstd    compression of uncompressed local layers (gzip)\n"
+    "  --chunk-size SIZE          upload each blob in PATCH requests of at most SIZE\n"
+    "                             (e.g. 64m; for registries or proxies that cap a\n"
+    "                             request's size; default: one PUT per blob)\n" COMMON_HELP;
 
 int
 cmd_push(int argc, char **argv, struct ib_err **err)
@@ -184,6 +189,7 @@ cmd_push(int argc, char **argv, struct ib_err **err)
     static const struct option opts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"compression", required_argument, NULL, OPT_COMP},
+        {"chunk-size", required_argument, NULL, OPT_CHUNK},
         COMMON_OPTS,
         {NULL, 0, NULL, 0},
     };
@@ -218,6 +224,15 @@ cmd_push(int argc, char **argv, struct ib_err **err)
             else
                 return cli_usage(err, "push", "--compression takes gzip or zstd");
             break;
+        case OPT_CHUNK: {
+            int64_t v = 0;
+            AUTO_ERR struct ib_err *e = NULL;
+            if (sandbox_parse_bytes(optarg, &v, &e) < 0 || v < 4096)
+                return cli_usage(err, "push", "--chunk-size takes a size of 4k or more, not '%s'",
+                                 optarg);
+            po.chunk_size = (uint64_t)v;
+            break;
+        }
         default:
             return cli_usage(err, "push", "unknown option '%s'", argv[optind - 1]);
         }

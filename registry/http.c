@@ -186,7 +186,7 @@ on_read(char *p, size_t size, size_t nmemb, void *arg)
         size_t want = room;
         if (want > x->up_size - x->up_pos)
             want = (size_t)(x->up_size - x->up_pos);
-        ssize_t got = pread(x->up_fd, p, want, (off_t)x->up_pos);
+        ssize_t got = pread(x->up_fd, p, want, (off_t)(x->up_off + x->up_pos));
         if (got < 0)
             return CURL_READFUNC_ABORT;
         x->up_pos += (uint64_t)got;

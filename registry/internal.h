@@ -137,7 +137,8 @@ struct xfer {
     /* request body: a buffer or a file */
     const char *up_buf;
     size_t up_len;
-    int up_fd; /* -1: none */
+    int up_fd;       /* -1: none */
+    uint64_t up_off; /* where in up_fd the body starts (a chunk of a blob) */
     uint64_t up_size, up_pos;
     bool has_body;
     /* response body of a 2xx: a capped buffer, or a sink */

@@ -3,7 +3,9 @@
  * Blobs (config + layers, each once) go in three parallel rounds: HEAD (the
  * registry has it?), POST to open an upload (or to mount the blob from the
  * repository it was pulled from on the same registry), then one streaming
- * PUT of the whole blob per upload.  Blobs to be mounted, and small ones
+ * PUT of the whole blob per upload; or, with a chunk size, PATCH rounds (the
+ * next chunk of every unfinished blob, with its Content-Range, each answer
+ * giving the next location) and a closing PUT without a body.  Blobs to be mounted, and small ones
  * (the config), skip the HEAD: the mount answers 201 whether the blob was
  * there already or not, and sending a small blob again costs what the HEAD
  * would.  Then the manifest is PUT with its media
@@ -33,6 +35,7 @@ struct up {
     char *mount_from; /* repository to mount from, or NULL */
     char *location;   /* upload URL */
     int fd;
+    uint64_t sent; /* chunked: bytes the registry has */
     bool present;
 };
 
@@ -229,9 +232,75 @@ round_post(struct push *p, struct ib_err **err)
     return rc;
 }
 
-/* Round 3: one streaming PUT per blob. */
 static int
-round_put(struct push *p, struct ib_err **err)
+open_blob(struct push *p, struct up *u, struct ib_err **err)
+{
+    return u->fd >= 0 ? 0 : store_blob_open(p->st, &u->d, &u->fd, &u->size, err);
+}
+
+/* Round 3, chunked: PATCH the next chunk of every blob not yet sent, until all are. */
+static int
+round_patch(struct push *p, uint64_t chunk, struct ib_err **err)
+{
+    AUTO_FREE struct xfer **xs = ib_xcalloc(p->n, sizeof(*xs));
+    AUTO_FREE size_t *idx = ib_xcalloc(p->n, sizeof(*idx));
+    for (;;) {
+        size_t nx = 0;
+        int rc = 0;
+        for (size_t i = 0; i < p->n && rc == 0; i++) {
+            struct up *u = &p->ups[i];
+            if (u->present || open_blob(p, u, err) < 0) {
+                rc = u->present ? 0 : -1;
+                continue;
+            }
+            if (u->sent >= u->size)
+                continue;
+            uint64_t len = u->size - u->sent < chunk ? u->size - u->sent : chunk;
+            struct xfer *x = ib_xcalloc(1, sizeof(*x));
+            xfer_init(x, p->r.ep, "PATCH", ib_xstrdup(u->location));
+            x->scope = ib_xstrdup(p->r.scope);
+            ib_strv_push(&x->headers, "Content-Type: application/octet-stream");
+            ib_strv_pushf(&x->headers, "Content-Range: %llu-%llu", (unsigned long long)u->sent,
+                          (unsigned long long)(u->sent + len - 1));
+            x->has_body = true;
+            x->up_fd = u->fd;
+            x->up_off = u->sent;
+            x->up_size = len;
+            x->what = u->d.s;
+            idx[nx] = i;
+            xs[nx++] = x;
+        }
+        if (rc < 0 || nx == 0) {
+            free_xfers(xs, nx);
+            return rc;
+        }
+        if (http_run(p->r.c, xs, nx, p->r.c->opts.parallel, err) < 0)
+            rc = ib_err_prefix(err, "%s", p->r.refstr);
+        for (size_t k = 0; rc == 0 && k < nx; k++) {
+            struct up *u = &p->ups[idx[k]];
+            struct xfer *x = xs[k];
+            if (x->status != 202 || !x->location) {
+                rc = reg_status_fail(x, p->r.refstr, err);
+                break;
+            }
+            char *next = http_resolve(x->cur_url, x->location);
+            if (!next) {
+                rc = ib_fail(err, IB_E_REGISTRY, "%s: bad upload location", p->r.refstr);
+                break;
+            }
+            free(u->location);
+            u->location = next;
+            u->sent += x->up_size;
+        }
+        free_xfers(xs, nx);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* Round 3: one streaming PUT per blob (chunked: the closing PUT, without a body). */
+static int
+round_put(struct push *p, bool chunked, struct ib_err **err)
 {
     AUTO_FREE struct xfer **xs = ib_xcalloc(p->n, sizeof(*xs));
     AUTO_FREE size_t *idx = ib_xcalloc(p->n, sizeof(*idx));
@@ -241,7 +310,7 @@ round_put(struct push *p, struct ib_err **err)
         struct up *u = &p->ups[i];
         if (u->present)
             continue;
-        if (store_blob_open(p->st, &u->d, &u->fd, &u->size, err) < 0) {
+        if (open_blob(p, u, err) < 0) {
             rc = -1;
             break;
         }
@@ -251,9 +320,10 @@ round_put(struct push *p, struct ib_err **err)
         xfer_init(x, p->r.ep, "PUT", url);
         x->scope = ib_xstrdup(p->r.scope);
         ib_strv_push(&x->headers, "Content-Type: application/octet-stream");
-        x->has_body = true;
-        x->up_fd = u->fd;
-        x->up_size = u->size;
+        x->has_body = true; /* chunked: an empty one (Content-Length: 0) */
+        x->up_buf = "";     /* chunked: no body */
+        x->up_fd = chunked ? -1 : u->fd;
+        x->up_size = chunked ? 0 : u->size;
         x->what = u->d.s;
         idx[nx] = i;
         xs[nx++] = x;
@@ -292,8 +362,10 @@ registry_push(struct registry_client *c, struct store *st, const char *src, cons
     }
     if (rc == 0)
         rc = round_post(&p, err);
+    if (rc == 0 && opts->chunk_size)
+        rc = round_patch(&p, opts->chunk_size, err);
     if (rc == 0)
-        rc = round_put(&p, err);
+        rc = round_put(&p, opts->chunk_size > 0, err);
     struct digest md;
     digest_buf(man.s, man.len, &md);
     if (rc == 0) {

@@ -78,7 +78,10 @@ enum registry_format {
 
 struct registry_push_opts {
     enum registry_format format;
-    int compression; /* enum store_compression; 0 (none) means the default, gzip */
+    int compression;     /* enum store_compression; 0 (none) means the default, gzip */
+    uint64_t chunk_size; /* > 0: upload blobs in PATCH requests of this many bytes at most
+                          * (for registries or proxies that limit a request's size); 0: one
+                          * PUT per blob */
 };
 
 /* Push the store image named src ("app:1", an id, ...) to dest.  The pushed

@@ -76,6 +76,17 @@ t "push --format docker" ib push --format docker bb:1 $R/e2e/bbdocker:1
 t "... is Docker schema2" sh -c "skopeo inspect --raw --tls-verify=false docker://$R/e2e/bbdocker:1 | jq -e '.mediaType == \"application/vnd.docker.distribution.manifest.v2+json\" and (.layers[0].mediaType | endswith(\"diff.tar.gzip\"))'"
 t "push --compression zstd" ib push --compression zstd bb:1 $R/e2e/bbzstd:1
 t "... pulls back" sh -c "IMGBUILD_ROOT=$T/s4 '$IMGBUILD' pull $R/e2e/bbzstd:1"
+patches() { grep -c 'http.request.method=PATCH' "$T/plain.log"; }
+before=$(patches)
+keep ib push --chunk-size 64k bb:1 $R/chunked/bb:1
+t "push --chunk-size 64k: same manifest digest as a monolithic push" grep -q "^$R/chunked/bb:1: $pushed$" "$K"
+layer=$(skopeo inspect --raw --tls-verify=false docker://$R/chunked/bb:1 | jq -r '.layers[0].size')
+note "the busybox layer is $layer bytes: $(( (layer + 65535) / 65536 )) chunks of 64 KiB"
+t "... in PATCH requests of 64 KiB (the registry's access log counts them)" test "$(($(patches) - before))" -ge $(( (layer + 65535) / 65536 ))
+t "... and skopeo copies it back" skopeo copy --src-tls-verify=false docker://$R/chunked/bb:1 oci:$T/skchunk:bb
+IMGBUILD_ROOT=$T/s5 keep ib pull $R/chunked/bb:1
+t "... and a pull gives the same digest" test "$(digest_of)" = "$pushed"
+t_fail "push --chunk-size below 4k is a usage error" ib push --chunk-size 100 bb:1 $R/chunked/bb:2
 t "push of a pulled image keeps its digest" sh -c "IMGBUILD_ROOT=$T/s3 '$IMGBUILD' push $R/sk/v2s2:1 $R/copy/v2s2:1 | grep -q '$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://$R/sk/v2s2:1)'"
 t_fail "unknown repository fails" ib pull $R/e2e/nothere:1
 t "... with one line naming the reference" sh -c "'$IMGBUILD' pull $R/e2e/nothere:1 2>&1 | grep -c . | grep -qx 1 && '$IMGBUILD' pull $R/e2e/nothere:1 2>&1 | grep -q '$R/e2e/nothere:1: manifest unknown'"

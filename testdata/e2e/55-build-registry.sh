@@ -96,6 +96,10 @@ t "... and it pulls back with the same digest" sh -c "IMGBUILD_ROOT='$T/store3' 
 t "--output type=registry,oci-mediatypes=false is --format docker" ib build -q --output type=registry,name=$R/app:docker2,oci-mediatypes=false "$T/ctx"
 t "... schema2 as well" sh -c "skopeo inspect --raw --tls-verify=false docker://$R/app:docker2 | jq -e '.mediaType == \"application/vnd.docker.distribution.manifest.v2+json\"'"
 t "--format oci gives an OCI manifest" sh -c "'$IMGBUILD' build -q --push --format oci -t $R/app:oci '$T/ctx' >/dev/null && skopeo inspect --raw --tls-verify=false docker://$R/app:oci | jq -e '.mediaType == \"application/vnd.oci.image.manifest.v1+json\"'"
+before=$(grep -c 'http.request.method=PATCH' "$T/reg.log")
+keep ib build --push --chunk-size 16k -t $R/chunky:1 "$T/ctx"
+t "build --push --chunk-size 16k pushes in PATCH requests" eval "grep -q '^$R/chunky:1: sha256:' '$K' && [ \$(grep -c 'http.request.method=PATCH' '$T/reg.log') -gt \$((before + 1)) ]"
+t "... skopeo reads it" skopeo inspect --tls-verify=false docker://$R/chunky:1
 t_fail "--format without --push is a usage error" ib build --format docker -t x:1 "$T/ctx"
 t_fail "--format bogus is a usage error" ib build --push --format bogus -t $R/app:x "$T/ctx"
 IMGBUILD_ROOT=$T/store2 keep ib pull $R/app:1
