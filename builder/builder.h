@@ -88,6 +88,7 @@ struct sandbox_cfg {
     struct sandbox_limits limits;
     const struct sandbox_rlimit *rlimits; /* ulimits */
     size_t nrlimits;
+    int64_t shm_size; /* bytes of /dev/shm; 0 = 64 MiB (Docker's default) */
     /* Parent of the step's cgroup: relative to imgbuild's own cgroup, or absolute from the
      * hierarchy's root when it starts with '/'.  NULL: "imgbuild". */
     const char *cgroup_parent;
@@ -197,6 +198,10 @@ struct build_opts {
      * RUN's /etc/hosts; checked by build_add_hosts */
     char *const *add_hosts;
     size_t nadd_hosts;
+    /* build --ulimit NAME=SOFT[:HARD] and --shm-size, for every RUN (in RUN's key) */
+    const struct sandbox_rlimit *ulimits;
+    size_t nulimits;
+    int64_t shm_size; /* bytes; 0 = the default (64 MiB) */
     /* --build-context NAME=VALUE (see builder_context_parse); a name at most once. */
     char *const *contexts;
     size_t ncontexts;

@@ -206,8 +206,10 @@ setup_dev(void)
         die("mkdir in /dev");
     mount_or_die("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                  "newinstance,ptmxmode=0666,mode=0620");
-    mount_or_die("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                 "mode=1777,size=65536k");
+    char shm_opts[64];
+    snprintf(shm_opts, sizeof(shm_opts), "mode=1777,size=%lldk",
+             plan->cfg->shm_size > 0 ? (long long)((plan->cfg->shm_size + 1023) / 1024) : 65536LL);
+    mount_or_die("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts);
     mount_or_die("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 

@@ -313,6 +313,9 @@ execute(struct bstep *sp, char *const *argv, char *const *env, enum sandbox_net 
     cfg.async_teardown = rm->nsm == 0; /* the sandbox then removes work */
     cfg.insecure = s->insecure;
     cfg.extra_hosts = b->extra_hosts;
+    cfg.rlimits = b->o->ulimits;
+    cfg.nrlimits = b->o->nulimits;
+    cfg.shm_size = b->o->shm_size;
     AUTO_FREE char *scratch = NULL;
     if (rm->nsm) {
         /* on the store's filesystem: the mounts' overlays need a real upper dir */
@@ -424,6 +427,19 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     keyb_add(&k, "user", user ? user : "");
     keyb_add(&k, "workdir", stage_workdir(s));
     keyb_add(&k, "network", net == SANDBOX_NET_NONE ? "none" : "host");
+    /* as BuildKit's ulimits and shm size: part of what the step runs with */
+    for (size_t i = 0; i < b->o->nulimits; i++) {
+        const struct sandbox_rlimit *r = &b->o->ulimits[i];
+        AUTO_FREE char *v = ib_xasprintf("%d=%llu:%llu", r->resource, (unsigned long long)r->soft,
+                                         (unsigned long long)r->hard);
+        keyb_add(&k, "ulimit", v);
+        ib_buf_addf(&inputs, "ulimit %s\n", v);
+    }
+    if (b->o->shm_size > 0) {
+        AUTO_FREE char *v = ib_xasprintf("%lld", (long long)b->o->shm_size);
+        keyb_add(&k, "shm-size", v);
+        ib_buf_addf(&inputs, "shm-size %s\n", v);
+    }
     if (b->extra_hosts) { /* as BuildKit's extra hosts: part of what the step runs with */
         keyb_add(&k, "hosts", b->extra_hosts);
         ib_buf_adds(&inputs, "hosts ");

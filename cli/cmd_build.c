@@ -49,6 +49,9 @@ static const char build_usage[] =
     "                           no seccomp filter, writable /sys and /proc)\n"
     "      --network host|none  RUN's network (default host)\n"
     "      --add-host NAME:IP   add NAME to every RUN's /etc/hosts (repeatable)\n"
+    "      --ulimit NAME=SOFT[:HARD]  a resource limit of every RUN (repeatable), e.g.\n"
+    "                           nofile=1024:2048\n"
+    "      --shm-size SIZE      size of every RUN's /dev/shm (default 64m)\n"
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
     "      --pids-limit N       process limit of each RUN\n"
@@ -89,6 +92,8 @@ enum {
     OPT_CERT,
     OPT_FORMAT,
     OPT_CHUNK,
+    OPT_ULIMIT,
+    OPT_SHM,
     OPT_SSH,
     OPT_ALLOW,
     OPT_ADD_HOST,
@@ -191,6 +196,8 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 struct build_cli {
     struct build_opts o;
     struct ib_strv tags, args, labels, secrets, ssh, add_hosts, contexts;
+    struct sandbox_rlimit *ulimits;
+    size_t nulimits, ulimits_cap;
     struct output out;
     const char *iidfile, *file, *progress;
     bool quiet, push;
@@ -243,6 +250,8 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"cert-dir", required_argument, NULL, OPT_CERT},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
+        {"ulimit", required_argument, NULL, OPT_ULIMIT},
+        {"shm-size", required_argument, NULL, OPT_SHM},
         {"ssh", required_argument, NULL, OPT_SSH},
         {"add-host", required_argument, NULL, OPT_ADD_HOST},
         {"allow", required_argument, NULL, OPT_ALLOW},
@@ -380,6 +389,22 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
                 return cli_usage(err, "build", "--format takes oci or docker, not '%s'", optarg);
             c->format = optarg;
             break;
+        case OPT_ULIMIT: {
+            struct sandbox_rlimit r;
+            AUTO_ERR struct ib_err *e = NULL;
+            if (sandbox_parse_ulimit(optarg, &r, &e) < 0)
+                return cli_usage(err, "build", "--ulimit: %s", e->msg);
+            IB_GROW(c->ulimits, c->nulimits + 1, c->ulimits_cap);
+            c->ulimits[c->nulimits++] = r;
+            break;
+        }
+        case OPT_SHM: {
+            AUTO_ERR struct ib_err *e = NULL;
+            if (sandbox_parse_bytes(optarg, &c->o.shm_size, &e) < 0 || c->o.shm_size < 4096)
+                return cli_usage(err, "build", "--shm-size takes a size of 4k or more, not '%s'",
+                                 optarg);
+            break;
+        }
         case OPT_CHUNK: {
             int64_t v = 0;
             AUTO_ERR struct ib_err *e = NULL;
@@ -470,6 +495,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nsecrets = c->secrets.n;
     c->o.ssh = c->ssh.v;
     c->o.nssh = c->ssh.n;
+    c->o.ulimits = c->ulimits;
+    c->o.nulimits = c->nulimits;
     c->o.add_hosts = c->add_hosts.v;
     c->o.nadd_hosts = c->add_hosts.n;
     c->o.contexts = c->contexts.v;
@@ -545,6 +572,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.secrets);
     ib_strv_release(&c.ssh);
     ib_strv_release(&c.add_hosts);
+    free(c.ulimits);
     ib_strv_release(&c.contexts);
     free(c.out.type);
     free(c.out.dest);

@@ -186,4 +186,21 @@ for bad in nocolon:1 "x:1.2.3" "x:host-gateway" ":1.2.3.4" "a b:1.2.3.4"; do
     t "--add-host '$bad' is a usage error naming it" eval "[ $(rc badhost) -eq 2 ] && grep -q \"^imgbuild: --add-host '$bad'\" $T/badhost.log"
 done
 
+# ---- --ulimit and --shm-size --------------------------------------------------------
+mkdir -p "$T/ul"
+printf 'FROM busybox\nRUN echo "$(ulimit -n) $(ulimit -Hn) $(df -k /dev/shm | tail -1 | tr -s \047 \047 | cut -d\047 \047 -f2)" > /limits\n' >"$T/ul/Dockerfile"
+build ul -t ul --ulimit nofile=1000:2000 --shm-size 128m "$T/ul"
+unpack docker.io/library/ul:latest ul
+t "--ulimit nofile=1000:2000 and --shm-size 128m reach RUN" eval "[ $(rc ul) -eq 0 ] && [ \"\$(cat $T/u-ul/rootfs/limits)\" = '1000 2000 131072' ]"
+build ul2 -t ul "$T/ul"
+unpack docker.io/library/ul:latest ul2
+t "... and are in RUN's key: without them the step runs again (/dev/shm 64 MiB)" eval "[ \$(cached ul2) -eq 0 ] && [ \"\$(cut -d' ' -f3 $T/u-ul2/rootfs/limits)\" = 65536 ]"
+build ul3 -t ul --ulimit nofile=1000:2000 --shm-size 128m "$T/ul"
+t "... the same ones again: cached" test "$(cached ul3)" -eq 1
+for bad in "--ulimit bogus=1" "--ulimit nofile" "--shm-size 12x" "--shm-size 100"; do
+    # shellcheck disable=SC2086 # $bad is an option and its value
+    build badul $bad "$T/ul"
+    t "'$bad' is a usage error" eval "[ $(rc badul) -eq 2 ] && grep -q '^imgbuild: --' $T/badul.log"
+done
+
 done_testing
