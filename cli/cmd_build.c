@@ -55,10 +55,12 @@ static const char build_usage[] =
     "      --memory SIZE        memory limit of each RUN (e.g. 256m)\n"
     "      --cpus N             CPU limit of each RUN (e.g. 1.5)\n"
     "      --pids-limit N       process limit of each RUN\n"
-    "      --output type=T,dest=D  also write the image: oci or docker (archive file),\n"
-    "                           local (the root filesystem in a dir), tar (rootfs tar);\n"
-    "                           type=registry[,name=REF][,oci-mediatypes=false] pushes\n"
-    "                           (as --push; oci-mediatypes=false: as --format docker)\n"
+    "  -o, --output type=T,dest=D  also write the image: oci or docker (archive file),\n"
+    "                           local (the root filesystem in a dir), tar (rootfs tar;\n"
+    "                           dest=- is stdout); type=registry[,name=REF]\n"
+    "                           [,oci-mediatypes=false] pushes (as --push;\n"
+    "                           oci-mediatypes=false: as --format docker); a bare PATH\n"
+    "                           is type=local,dest=PATH, and - a tar on stdout\n"
     "      --push               push every -t name after the build\n"
     "      --format oci|docker  --push: OCI (default) or Docker schema2 manifest and\n"
     "                           media types\n"
@@ -110,6 +112,14 @@ struct output {
 static int
 parse_output(const char *s, struct output *o, struct ib_err **err)
 {
+    /* as docker build: a bare PATH is type=local,dest=PATH, and "-" a rootfs tar on stdout */
+    if (*s && !strchr(s, '=')) {
+        free(o->type);
+        free(o->dest);
+        o->type = ib_xstrdup(strcmp(s, "-") == 0 ? "tar" : "local");
+        o->dest = ib_xstrdup(s);
+        return 0;
+    }
     AUTO_FREE char *copy = ib_xstrdup(s);
     for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         if (strncmp(kv, "type=", 5) == 0) {
@@ -262,7 +272,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
     int ch;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "f:t:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:t:o:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             c->file = optarg;
@@ -353,6 +363,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             if (parse_int("--pids-limit", optarg, &c->o.limits.pids, err) < 0)
                 return -1;
             break;
+        case 'o':
         case OPT_OUTPUT:
             if (parse_output(optarg, &c->out, err) < 0)
                 return -1;
@@ -541,8 +552,10 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
         if (fd < 0 || ib_write_all(fd, line, strlen(line), c->iidfile, err) < 0)
             return fd < 0 ? ib_fail_errno(err, "open '%s'", c->iidfile) : -1;
     }
+    /* the id never goes into an archive written to stdout (--output dest=-) */
+    bool stdout_taken = c->out.type && c->out.dest && strcmp(c->out.dest, "-") == 0;
     if (c->quiet)
-        printf("%s\n", res.id);
+        fprintf(stdout_taken ? stderr : stdout, "%s\n", res.id);
     return 0;
 }
 

@@ -135,6 +135,12 @@ build out3 --output "type=local,dest=$T/rootfs" Dockerfiles/hello
 t "--output type=local writes the root filesystem" eval "[ -x $T/rootfs/usr/local/bin/hello ] && [ -f $T/rootfs/greeting.txt ] && [ -L $T/rootfs/bin/sh ]"
 build out4 --output "type=tar,dest=$T/rootfs.tar" Dockerfiles/hello
 t "--output type=tar writes a rootfs tar" eval "tar -tf $T/rootfs.tar | grep -qx 'greeting.txt'"
+build out5 -o "$T/rootfs5" Dockerfiles/hello
+t "-o PATH is type=local,dest=PATH (as docker build)" eval "[ $(rc out5) -eq 0 ] && [ -f $T/rootfs5/greeting.txt ]"
+"$IMGBUILD" build -q -o - Dockerfiles/hello >"$T/stdout.tar" 2>"$T/stdout.err"
+t "-o - writes a rootfs tar on stdout" eval "tar -tf $T/stdout.tar | grep -qx 'greeting.txt'"
+trailing=$(tail -c 1024 "$T/stdout.tar" | tr -d '\000' | wc -c)
+t "... and -q puts the image id on stderr, not into the tar" eval "grep -q '^sha256:' $T/stdout.err && [ $trailing -eq 0 ]"
 
 # ---- limits and errors ----------------------------------------------------------------------------
 mkdir -p "$T/lim"
