@@ -174,6 +174,8 @@ struct keyb {
 void keyb_init(struct keyb *k, const struct digest *parent, const char *kind);
 void keyb_add(struct keyb *k, const char *name, const char *value);
 void keyb_final(struct keyb *k, struct digest *out);
+/* Whether s's steps skip the cache: --no-cache, or s named in --no-cache-filter. */
+bool stage_no_cache(const struct bctx *b, const struct bstage *s);
 /* Look up a layer step; 1 hit (layer filled; empty true for an empty RUN), 0 miss. */
 int cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer, bool *empty,
                  struct ib_err **err);

@@ -210,6 +210,9 @@ struct build_opts {
     const char *target;   /* stage name or NULL */
     const char *platform; /* "os/arch[/variant]" or NULL */
     bool no_cache;        /* run every step (entries are still recorded) */
+    /* --no-cache-filter: names of stages whose steps run (as no_cache) */
+    char *const *no_cache_filter;
+    size_t nno_cache_filter;
     bool pull;            /* always resolve base images through the registry */
     bool explain_cache;   /* report which input changed for every miss */
     enum sandbox_net net; /* RUN's network (RUN --network=... overrides) */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -229,6 +230,17 @@ diff_lines(const struct ib_strv *old, const struct ib_strv *cur, struct ib_buf *
         ib_buf_addf(out, "\n    ... and %d more", more);
 }
 
+bool
+stage_no_cache(const struct bctx *b, const struct bstage *s)
+{
+    if (b->o->no_cache)
+        return true;
+    for (size_t i = 0; s->ps->name && i < b->o->nno_cache_filter; i++)
+        if (strcasecmp(b->o->no_cache_filter[i], s->ps->name) == 0)
+            return true;
+    return false;
+}
+
 void
 cache_explain(struct bstep *sp, const char *inputs, bool hit)
 {
@@ -247,8 +259,9 @@ cache_explain(struct bstep *sp, const char *inputs, bool hit)
     if (b->o->explain_cache && !hit) {
         AUTO_BUF struct ib_buf why = IB_BUF_INIT;
         AUTO_BUF struct ib_buf old = IB_BUF_INIT;
-        if (b->o->no_cache) {
-            ib_buf_adds(&why, "cache miss: --no-cache");
+        if (stage_no_cache(b, sp->s)) {
+            ib_buf_adds(&why, b->o->no_cache ? "cache miss: --no-cache"
+                                             : "cache miss: --no-cache-filter names this stage");
         } else if (cache_get_text(b->st, name, &old) < 0) {
             ib_buf_adds(&why, "cache miss: no earlier build of this step is recorded");
         } else {

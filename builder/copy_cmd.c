@@ -386,7 +386,7 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
     keyb_final(&k, &key);
     struct store_layer l;
     bool empty = false;
-    int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
+    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
     cache_explain(&sp, inputs.s, hit == 1);
     s->key = key;
     if (hit == 1) {
@@ -435,7 +435,7 @@ copy_from_context_dir(struct bctx *b, struct bstage *s, const struct bnamed *nc,
     keyb_final(&k, &key);
     struct store_layer l;
     bool empty = false;
-    int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
+    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
     cache_explain(sp, inputs.s, hit == 1);
     s->key = key;
     if (hit == 1) {
@@ -470,7 +470,7 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
     keyb_final(&k, &key);
     struct store_layer l;
     bool empty = false;
-    int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
+    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
     s->key = key;
     if (hit == 1) {
         if (empty)

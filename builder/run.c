@@ -462,7 +462,7 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
     build_step_start(&sp, in->original);
     struct store_layer l;
     bool empty = false;
-    int hit = b->o->no_cache ? 0 : cache_lookup(b, &key, &l, &empty, err);
+    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
     if (hit < 0) {
         runmount_release(&rm);
         return -1;

@@ -37,6 +37,7 @@ static const char build_usage[] =
     "                           COPY --from=NAME and RUN --mount=from=NAME (repeatable;\n"
     "                           replaces a stage or an image of that name)\n"
     "      --no-cache           run every step (the results are still cached)\n"
+    "      --no-cache-filter STAGE[,STAGE...]  --no-cache for these stages only\n"
     "      --pull               check the registry for newer base images (default: use\n"
     "                           the store's copy, pull only what is missing)\n"
     "      --platform P         target platform, e.g. linux/amd64\n"
@@ -94,6 +95,7 @@ enum {
     OPT_CERT,
     OPT_FORMAT,
     OPT_CHUNK,
+    OPT_NO_CACHE_FILTER,
     OPT_ULIMIT,
     OPT_SHM,
     OPT_SSH,
@@ -205,7 +207,7 @@ read_dockerfile(const char *ctx, const char *file, struct ib_buf *data, char **p
 
 struct build_cli {
     struct build_opts o;
-    struct ib_strv tags, args, labels, secrets, ssh, add_hosts, contexts;
+    struct ib_strv tags, args, labels, secrets, ssh, add_hosts, contexts, no_cache_filter;
     struct sandbox_rlimit *ulimits;
     size_t nulimits, ulimits_cap;
     struct output out;
@@ -260,6 +262,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"cert-dir", required_argument, NULL, OPT_CERT},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
+        {"no-cache-filter", required_argument, NULL, OPT_NO_CACHE_FILTER},
         {"ulimit", required_argument, NULL, OPT_ULIMIT},
         {"shm-size", required_argument, NULL, OPT_SHM},
         {"ssh", required_argument, NULL, OPT_SSH},
@@ -400,6 +403,15 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
                 return cli_usage(err, "build", "--format takes oci or docker, not '%s'", optarg);
             c->format = optarg;
             break;
+        case OPT_NO_CACHE_FILTER: {
+            AUTO_FREE char *copy = ib_xstrdup(optarg);
+            for (char *save = NULL, *n = strtok_r(copy, ",", &save); n;
+                 n = strtok_r(NULL, ",", &save))
+                ib_strv_push(&c->no_cache_filter, n);
+            if (!*optarg)
+                return cli_usage(err, "build", "--no-cache-filter needs stage names");
+            break;
+        }
         case OPT_ULIMIT: {
             struct sandbox_rlimit r;
             AUTO_ERR struct ib_err *e = NULL;
@@ -506,6 +518,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
     c->o.nsecrets = c->secrets.n;
     c->o.ssh = c->ssh.v;
     c->o.nssh = c->ssh.n;
+    c->o.no_cache_filter = c->no_cache_filter.v;
+    c->o.nno_cache_filter = c->no_cache_filter.n;
     c->o.ulimits = c->ulimits;
     c->o.nulimits = c->nulimits;
     c->o.add_hosts = c->add_hosts.v;
@@ -569,7 +583,8 @@ cmd_build(int argc, char **argv, struct ib_err **err)
                           .secrets = IB_STRV_INIT,
                           .ssh = IB_STRV_INIT,
                           .add_hosts = IB_STRV_INIT,
-                          .contexts = IB_STRV_INIT};
+                          .contexts = IB_STRV_INIT,
+                          .no_cache_filter = IB_STRV_INIT};
     int rc = parse_opts(argc, argv, &c, err);
     struct progress pr;
     if (rc == 0 && progress_init(&pr, c.progress, c.quiet, c.o.explain_cache) < 0)
@@ -586,6 +601,7 @@ cmd_build(int argc, char **argv, struct ib_err **err)
     ib_strv_release(&c.ssh);
     ib_strv_release(&c.add_hosts);
     free(c.ulimits);
+    ib_strv_release(&c.no_cache_filter);
     ib_strv_release(&c.contexts);
     free(c.out.type);
     free(c.out.dest);

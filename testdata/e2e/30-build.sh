@@ -209,4 +209,13 @@ for bad in "--ulimit bogus=1" "--ulimit nofile" "--shm-size 12x" "--shm-size 100
     t "'$bad' is a usage error" eval "[ $(rc badul) -eq 2 ] && grep -q '^imgbuild: --' $T/badul.log"
 done
 
+# ---- --no-cache-filter ---------------------------------------------------------------
+mkdir -p "$T/ncf"
+printf 'FROM busybox AS one\nRUN echo one > /one\nFROM busybox AS two\nRUN echo two > /two\nFROM busybox\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n' >"$T/ncf/Dockerfile"
+build ncf1 "$T/ncf"
+build ncf2 --no-cache-filter two "$T/ncf"
+t "--no-cache-filter two: only stage two's step (and what follows from it) runs" eval "[ $(rc ncf2) -eq 0 ] && grep -q 'RUN echo one > /one' $T/ncf2.log && [ \$(grep -c ' CACHED$' $T/ncf2.log) -eq 3 ] && grep -A1 'RUN echo two' $T/ncf2.log | grep -qv CACHED"
+build ncf3 --no-cache-filter ONE,two --explain-cache "$T/ncf"
+t "--no-cache-filter ONE,two (names case-insensitive): both RUNs run, said by --explain-cache" eval "[ \$(grep -c 'cache miss: --no-cache-filter names this stage' $T/ncf3.log) -eq 2 ]"
+
 done_testing
