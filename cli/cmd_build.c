@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,9 @@ static const char build_usage[] =
     "      --tls-verify=false   registries: do not verify TLS (and allow plain HTTP)\n"
     "      --cert-dir DIR       registries: CA (*.crt) and client.cert/.key for TLS\n"
     "      --iidfile F          write the image id to F\n"
+    "      --metadata-file F    write the build's result as JSON to F (buildx's keys:\n"
+    "                           containerimage.config.digest, containerimage.digest,\n"
+    "                           image.name)\n"
     "  -q, --quiet              print only the image id\n"
     "      --progress MODE      auto, tty, plain or json (default auto)\n"
     "      --explain-cache      say, for every cache miss, which input changed\n"
@@ -88,6 +92,7 @@ enum {
     OPT_PIDS,
     OPT_OUTPUT,
     OPT_IIDFILE,
+    OPT_METADATA,
     OPT_PROGRESS,
     OPT_EXPLAIN,
     OPT_PUSH,
@@ -211,7 +216,7 @@ struct build_cli {
     struct sandbox_rlimit *ulimits;
     size_t nulimits, ulimits_cap;
     struct output out;
-    const char *iidfile, *file, *progress;
+    const char *iidfile, *metadata_file, *file, *progress;
     bool quiet, push;
     struct registry_opts reg;
     struct registry_push_opts push_opts;
@@ -254,6 +259,7 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
         {"pids-limit", required_argument, NULL, OPT_PIDS},
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"iidfile", required_argument, NULL, OPT_IIDFILE},
+        {"metadata-file", required_argument, NULL, OPT_METADATA},
         {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, OPT_PROGRESS},
         {"explain-cache", no_argument, NULL, OPT_EXPLAIN},
@@ -371,6 +377,9 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
             if (parse_output(optarg, &c->out, err) < 0)
                 return -1;
             break;
+        case OPT_METADATA:
+            c->metadata_file = optarg;
+            break;
         case OPT_IIDFILE:
             c->iidfile = optarg;
             break;
@@ -471,6 +480,34 @@ parse_opts(int argc, char **argv, struct build_cli *c, struct ib_err **err)
     return 0;
 }
 
+/* --metadata-file: the keys buildx writes that describe the image (CI tools read them). */
+static int
+write_metadata(const struct build_cli *c, const struct build_result *res, struct ib_err **err)
+{
+    AUTO_BUF struct ib_buf names = IB_BUF_INIT;
+    for (size_t i = 0; i < c->tags.n; i++) {
+        struct ref r;
+        if (ref_parse(c->tags.v[i], &r, err) < 0)
+            return -1;
+        AUTO_FREE char *name = ref_string(&r);
+        ref_release(&r);
+        ib_buf_addf(&names, "%s%s", i ? "," : "", name);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "containerimage.config.digest", json_string(res->id));
+    json_object_set_new(o, "containerimage.digest", json_string(res->digest));
+    if (names.len)
+        json_object_set_new(o, "image.name", json_string(names.s));
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text)
+        ib_oom();
+    size_t len = strlen(text);
+    int rc = ib_write_atomic(AT_FDCWD, c->metadata_file, text, len, 0644, err);
+    free(text);
+    return rc < 0 ? ib_err_prefix(err, "--metadata-file") : 0;
+}
+
 /* --push: every -t name, in order; prints "REF: DIGEST" for each. */
 static int
 push_tags(struct build_cli *c, struct store *st, struct registry_client *rc, struct progress *pr,
@@ -566,6 +603,8 @@ build_main(struct build_cli *c, const char *ctxarg, struct progress *pr, struct 
         if (fd < 0 || ib_write_all(fd, line, strlen(line), c->iidfile, err) < 0)
             return fd < 0 ? ib_fail_errno(err, "open '%s'", c->iidfile) : -1;
     }
+    if (c->metadata_file && write_metadata(c, &res, err) < 0)
+        return -1;
     /* the id never goes into an archive written to stdout (--output dest=-) */
     bool stdout_taken = c->out.type && c->out.dest && strcmp(c->out.dest, "-") == 0;
     if (c->quiet)

@@ -218,4 +218,8 @@ t "--no-cache-filter two: only stage two's step (and what follows from it) runs"
 build ncf3 --no-cache-filter ONE,two --explain-cache "$T/ncf"
 t "--no-cache-filter ONE,two (names case-insensitive): both RUNs run, said by --explain-cache" eval "[ \$(grep -c 'cache miss: --no-cache-filter names this stage' $T/ncf3.log) -eq 2 ]"
 
+# ---- --metadata-file ----------------------------------------------------------------
+build meta --metadata-file "$T/meta.json" --iidfile "$T/meta.iid" -t meta:1 -t localhost:5000/x/y:2 Dockerfiles/hello
+t "--metadata-file: buildx's keys, the id as --iidfile, the manifest digest as inspect" eval "[ $(rc meta) -eq 0 ] && jq -e --arg id \"\$(cat $T/meta.iid)\" --arg d \"\$(ib inspect meta:1 | jq -r '.[0].Digest')\" '.[\"containerimage.config.digest\"] == \$id and .[\"containerimage.digest\"] == \$d and .[\"image.name\"] == \"docker.io/library/meta:1,localhost:5000/x/y:2\"' $T/meta.json >/dev/null"
+
 done_testing
