@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,18 +492,16 @@ write_metadata(const struct build_cli *c, const struct build_result *res, struct
         ref_release(&r);
         ib_buf_addf(&names, "%s%s", i ? "," : "", name);
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "containerimage.config.digest", json_string(res->id));
-    json_object_set_new(o, "containerimage.digest", json_string(res->digest));
+    /* digests and normalized references: nothing in them needs a JSON escape */
+    AUTO_BUF struct ib_buf j = IB_BUF_INIT;
+    ib_buf_addf(&j,
+                "{\n  \"containerimage.config.digest\": \"%s\",\n"
+                "  \"containerimage.digest\": \"%s\"",
+                res->id, res->digest);
     if (names.len)
-        json_object_set_new(o, "image.name", json_string(names.s));
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(o);
-    if (!text)
-        ib_oom();
-    size_t len = strlen(text);
-    int rc = ib_write_atomic(AT_FDCWD, c->metadata_file, text, len, 0644, err);
-    free(text);
+        ib_buf_addf(&j, ",\n  \"image.name\": \"%s\"", names.s);
+    ib_buf_adds(&j, "\n}\n");
+    int rc = ib_write_atomic(AT_FDCWD, c->metadata_file, j.s, j.len, 0644, err);
     return rc < 0 ? ib_err_prefix(err, "--metadata-file") : 0;
 }
 
