@@ -50,6 +50,11 @@ git -C "$W" checkout -qb withsub
 printf '[submodule "lib"]\n\tpath = lib\n\turl = http://localhost:%s/pub/lib.git\n' "$HP" >"$W/.gitmodules"
 git -C "$W" add .gitmodules && git -C "$W" update-index --add --cacheinfo "160000,$LIBC,lib"
 git -C "$W" commit -qm sub && git -C "$W" checkout -q main
+git clone -q --bare "$T/lib" "$T/srv/private/lib.git" # the same private lib, on the same host
+git -C "$W" checkout -qb privsub
+printf '[submodule "lib"]\n\tpath = lib\n\turl = ../lib.git\n' >"$W/.gitmodules"
+git -C "$W" add .gitmodules && git -C "$W" update-index --add --cacheinfo "160000,$LIBC,lib"
+git -C "$W" commit -qm privsub && git -C "$W" checkout -q main
 git clone -q --bare "$W" "$T/srv/private/repo.git"
 t "the smart HTTP server listens on loopback" wait_port "$HP"
 B64=$(printf 'x-access-token:%s' "$TOK" | base64 -w0)
@@ -67,6 +72,7 @@ FROM busybox
 ADD $U /repo
 ADD --keep-git-dir=true $U /kept
 ADD $U#withsub /withsub
+ADD $U#privsub /privsub
 EOF
 
 # ---- no secret, a wrong one, one for another host ------------------------------------------------
@@ -94,6 +100,7 @@ t "GIT_AUTH_TOKEN from a file: the build succeeds" test "$(rc tok)" -eq 0
 t "the private repository is in the image" eval "[ \"\$(cat $R/repo/a.txt)\" = private-data ] && [ \"\$(cat $R/kept/a.txt)\" = private-data ]"
 t "every private request carried the token (ls-refs and fetch)" eval "private_ok && grep -q '^auth=ok .* /private/.* fetch$' $T/http.log && ! grep -q ' 401$' $T/http.log"
 t "a submodule on another host name gets no Authorization" eval "[ \"\$(cat $R/withsub/lib/lib.txt)\" = lib ] && grep -q 'localhost\\|/pub/lib.git' $T/http.log && ! grep -q '^auth=ok .* /pub/' $T/http.log"
+t "a private submodule on the same host gets the token too" eval "[ \"\$(cat $R/privsub/lib/lib.txt)\" = lib ] && grep -q '^auth=ok .* /private/lib.git/.* fetch$' $T/http.log"
 t "--keep-git-dir: the kept .git works and has no token, header or user in it" eval "[ \"\$(git --git-dir=$R/kept/.git rev-parse HEAD)\" = $C1 ] && clean_of_token $R/kept/.git"
 t "--keep-git-dir: origin is the plain URL" eval "[ \"\$(git --git-dir=$R/kept/.git config remote.origin.url)\" = '$U' ]"
 t "the token is not in the unpacked image" clean_of_token "$R"
@@ -105,7 +112,7 @@ t "the store's tmp dir is left empty" eval "[ -z \"\$(ls -A $IMGBUILD_ROOT/tmp)\
 # ---- cache: a secret is not part of the key ----------------------------------------------------
 : >"$T/http.log"
 build again -t priv --secret "id=GIT_AUTH_TOKEN,src=$T/token" "$C"
-t "rebuild: every step CACHED, nothing fetched" eval "[ $(rc again) -eq 0 ] && [ \$(cached again) -eq 3 ] && ! grep -q ' fetch$' $T/http.log"
+t "rebuild: every step CACHED, nothing fetched" eval "[ $(rc again) -eq 0 ] && [ \$(cached again) -eq 4 ] && ! grep -q ' fetch$' $T/http.log"
 M="$T/cid"
 mkdir -p "$M"
 printf 'FROM busybox\nADD %s#%s /c\n' "$U" "$C1" >"$M/Dockerfile"
