@@ -155,6 +155,12 @@ t "a wrong header: the server refused secret 'GIT_AUTH_HEADER.127.0.0.1'" eval "
 printf 'a\nb\n' >"$T/twolines"
 build twolines --no-cache --secret "id=GIT_AUTH_TOKEN,src=$T/twolines" "$C"
 t "a secret of two lines is refused, without its value" eval "[ $(rc twolines) -eq 1 ] && grep -q \"secret 'GIT_AUTH_TOKEN' has a control character\" $T/twolines.log"
+mkdir -p "$T/wrap" # a git that logs its command line, then runs the real one
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv.txt"\nexec %s "$@"\n' "$T" "$(command -v git)" >"$T/wrap/git"
+chmod 755 "$T/wrap/git"
+PATH="$T/wrap:$PATH" "$IMGBUILD" build --progress plain --no-cache --secret "id=GIT_AUTH_TOKEN,src=$T/token" "$C" >/dev/null 2>"$T/wrap.log"
+echo $? >"$T/wrap.rc"
+t "git's command lines (what ps shows) never hold the token or the header" eval "[ $(rc wrap) -eq 0 ] && grep -q ' ls-remote ' $T/argv.txt && clean_of_token $T/argv.txt"
 t "no build log holds the token" clean_of_token "$T"/*.log
 P="$T/pub"
 mkdir -p "$P"
