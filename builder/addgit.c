@@ -55,15 +55,75 @@ copy_git_free(struct copy_git *cg)
 
 IB_DEFINE_AUTO(struct copy_git, copy_git_free)
 
+/* HTTP credentials for an http(s) remote, from the build's secrets. */
+struct git_auth {
+    char *id;            /* the secret's ID */
+    char *key;           /* "http.<origin>.extraHeader" */
+    struct ib_buf value; /* "Authorization: ..." */
+};
+
+static void
+git_auth_free(struct git_auth *a)
+{
+    if (!a)
+        return;
+    explicit_bzero(a->value.s, a->value.len);
+    ib_buf_release(&a->value);
+    free(a->id);
+    free(a->key);
+    free(a);
+}
+
+IB_DEFINE_AUTO(struct git_auth, git_auth_free)
+
+/* The first build secret of gitsrc_auth_ids(remote) that is given, as git's extraHeader for
+ * the remote's origin only (*out NULL: none, or not http(s)). */
+static int
+find_auth(struct bctx *b, const char *remote, struct git_auth **out, struct ib_err **err)
+{
+    *out = NULL;
+    AUTO_STRV struct ib_strv ids = IB_STRV_INIT;
+    gitsrc_auth_ids(remote, &ids);
+    for (size_t i = 0; i < ids.n; i++) {
+        AUTO_BUF struct ib_buf raw = IB_BUF_INIT;
+        bool found = false;
+        int rc = runmount_secret(b, ids.v[i], &raw, &found, err);
+        if (rc == 0 && found) {
+            IB_AUTO(git_auth_free) struct git_auth *a = ib_xcalloc(1, sizeof(*a));
+            a->value = (struct ib_buf)IB_BUF_INIT;
+            rc = gitsrc_auth_header(ids.v[i], raw.s, raw.len, &a->value, err);
+            AUTO_FREE char *origin = gitsrc_http_origin(remote);
+            a->key = ib_xasprintf("http.%s.extraHeader", origin);
+            a->id = ib_xstrdup(ids.v[i]);
+            if (rc == 0)
+                *out = ib_steal(&a);
+        }
+        explicit_bzero(raw.s, raw.len);
+        if (rc < 0 || found)
+            return rc;
+    }
+    return 0;
+}
+
 /* How git runs for u: over ssh with the agent of `--ssh default` when the build has one (as
- * BuildKit does for ADD), else the environment's SSH_AUTH_SOCK; IMGBUILD_GIT_KNOWN_HOSTS. */
+ * BuildKit does for ADD), else the environment's SSH_AUTH_SOCK; IMGBUILD_GIT_KNOWN_HOSTS.  Over
+ * http(s), with the credentials of a GIT_AUTH_HEADER or GIT_AUTH_TOKEN secret (*auth, which g
+ * points into: free it after the last git command). */
 static int
 git_run(struct bctx *b, const struct gitsrc_url *u, const char *git, const char *home,
-        struct gitsrc_run *g, struct ib_err **err)
+        struct gitsrc_run *g, struct git_auth **auth, struct ib_err **err)
 {
     *g = (struct gitsrc_run){.git = git, .home = home, .timeout = gitsrc_timeout()};
-    if (!gitsrc_is_ssh(u->remote))
+    if (!gitsrc_is_ssh(u->remote)) {
+        if (find_auth(b, u->remote, auth, err) < 0)
+            return -1;
+        if (*auth) {
+            g->auth_key = (*auth)->key;
+            g->auth_value = (*auth)->value.s;
+            g->auth_secret = (*auth)->id;
+        }
         return 0;
+    }
     g->ssh_auth_sock = ssh_agents_socket(b->ssh, "default");
     return gitsrc_known_hosts(&g->known_hosts, err);
 }
@@ -151,7 +211,8 @@ copy_add_git(struct copyjob *j, const char *src, struct ib_err **err)
     if (!local && (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, &tmp, &home, err) < 0))
         return ib_err_prefix(err, "git repository %s", cg->shown);
     struct gitsrc_run g;
-    int rc = git_run(j->b, &cg->url, git, home, &g, err);
+    IB_AUTO(git_auth_free) struct git_auth *auth = NULL;
+    int rc = git_run(j->b, &cg->url, git, home, &g, &auth, err);
     if (rc == 0)
         rc = gitsrc_resolve(&g, &cg->url, &cg->rev, err);
     if (tmp)
@@ -252,9 +313,10 @@ copy_git_checkout(struct copyjob *j, const struct copy_ent *e, struct copyjob *s
     if (gitsrc_find_git(&git, err) < 0 || tmp_home(j->b, tmp, &home, err) < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
     struct gitsrc_run g;
+    IB_AUTO(git_auth_free) struct git_auth *auth = NULL;
     AUTO_FREE char *tree = ib_path_join(*tmp, "tree");
     long long ctime = 0;
-    if (git_run(j->b, &cg->url, git, home, &g, err) < 0 ||
+    if (git_run(j->b, &cg->url, git, home, &g, &auth, err) < 0 ||
         gitsrc_checkout(&g, &cg->url, &cg->rev, tree, cg->keep, &ctime, err) < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
     if (open_subdir(tree, cg->url.subdir, treefd) < 0)

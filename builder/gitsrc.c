@@ -227,6 +227,104 @@ gitsrc_redact(const char *remote)
     return ib_xasprintf("%.*sxxxxx%s", (int)(colon + 1 - remote), remote, at);
 }
 
+/* ---- HTTP authentication --------------------------------------------------------------- */
+
+/* The "host[:port]" of an http(s) remote, lowercase and without user or password, or NULL. */
+static char *
+http_hostport(const char *remote, size_t *schemelen)
+{
+    size_t n = scheme_len(remote);
+    if (!n || (!scheme_is(remote, n, "http") && !scheme_is(remote, n, "https")))
+        return NULL;
+    const char *a = remote + n + 3;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memrchr(a, '@', alen);
+    if (at) {
+        alen -= (size_t)(at + 1 - a);
+        a = at + 1;
+    }
+    if (!alen)
+        return NULL;
+    char *hp = ib_xstrndup(a, alen);
+    for (char *c = hp; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    *schemelen = n;
+    return hp;
+}
+
+char *
+gitsrc_http_origin(const char *remote)
+{
+    size_t n = 0;
+    AUTO_FREE char *hp = http_hostport(remote, &n);
+    if (!hp)
+        return NULL;
+    char *o = ib_xasprintf("%.*s://%s/", (int)n, remote, hp);
+    for (char *c = o; *c != ':'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return o;
+}
+
+void
+gitsrc_auth_ids(const char *remote, struct ib_strv *ids)
+{
+    size_t n = 0;
+    AUTO_FREE char *hp = http_hostport(remote, &n);
+    if (!hp)
+        return;
+    /* the host alone: "[::1]:80" -> "::1", "example.com:8080" -> "example.com" */
+    AUTO_FREE char *host = NULL;
+    if (hp[0] == '[') {
+        size_t k = strcspn(hp, "]");
+        host = ib_xstrndup(hp + 1, k ? k - 1 : 0);
+    } else {
+        host = ib_xstrndup(hp, strcspn(hp, ":"));
+    }
+    bool port = hp[0] == '[' ? strstr(hp, "]:") != NULL : strchr(hp, ':') != NULL;
+    if (port) {
+        ib_strv_pushf(ids, "GIT_AUTH_HEADER.%s", hp);
+        ib_strv_pushf(ids, "GIT_AUTH_TOKEN.%s", hp);
+    }
+    if (*host) {
+        ib_strv_pushf(ids, "GIT_AUTH_HEADER.%s", host);
+        ib_strv_pushf(ids, "GIT_AUTH_TOKEN.%s", host);
+    }
+    ib_strv_push(ids, "GIT_AUTH_HEADER");
+    ib_strv_push(ids, "GIT_AUTH_TOKEN");
+}
+
+int
+gitsrc_auth_header(const char *id, const char *secret, size_t len, struct ib_buf *out,
+                   struct ib_err **err)
+{
+    while (len && secret[len - 1] && strchr(" \t\r\n", secret[len - 1]))
+        len--;
+    bool token = strncmp(id, "GIT_AUTH_TOKEN", 14) == 0;
+    if (!len)
+        return ib_fail(err, IB_E_BUILD, "secret '%s' is empty", id);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)secret[i] < 0x20 || secret[i] == 0x7f)
+            return ib_fail(err, IB_E_BUILD,
+                           "secret '%s' has a control character (it must be one line)", id);
+    static const char user[] = "x-access-token:";
+    ib_buf_grow(out, 32 + (token ? (sizeof(user) + len + 2) / 3 * 4 : len));
+    if (!token) {
+        ib_buf_adds(out, "Authorization: ");
+        ib_buf_add(out, secret, len);
+        return 0;
+    }
+    /* base64 of "x-access-token:" + secret, built in a buffer sized once and then wiped */
+    struct ib_buf up = IB_BUF_INIT;
+    ib_buf_grow(&up, sizeof(user) + len);
+    ib_buf_adds(&up, user);
+    ib_buf_add(&up, secret, len);
+    ib_buf_adds(out, "Authorization: Basic ");
+    ib_buf_add_base64(out, up.s, up.len);
+    explicit_bzero(up.s, up.len);
+    ib_buf_release(&up);
+    return 0;
+}
+
 /* ---- ls-remote output ------------------------------------------------------------------- */
 
 /* The id on the line "<id>\t<name>", or NULL. */
@@ -415,6 +513,11 @@ make_env(const struct gitsrc_run *g, struct ib_strv *env)
         ib_strv_pushf(env, "SSH_AUTH_SOCK=%s", g->ssh_auth_sock);
     else
         env_add(env, "SSH_AUTH_SOCK");
+    if (g->auth_key && g->auth_value) { /* in git's environment only: not in ps, not on disk */
+        ib_strv_push(env, "GIT_CONFIG_COUNT=1");
+        ib_strv_pushf(env, "GIT_CONFIG_KEY_0=%s", g->auth_key);
+        ib_strv_pushf(env, "GIT_CONFIG_VALUE_0=%s", g->auth_value);
+    }
     ib_strv_push(env, "GIT_NO_REPLACE_OBJECTS=1");
     ib_strv_push(env, "GIT_LFS_SKIP_SMUDGE=1");
     ib_strv_push(env, "GIT_HTTP_LOW_SPEED_LIMIT=1");
@@ -499,6 +602,8 @@ run_status(const struct gitsrc_run *g, const char *dir, const char *const *args,
         _exit(127);
     }
     int saved = errno;
+    for (size_t i = 0; i < env.n; i++) /* the auth header's copy */
+        explicit_bzero(env.v[i], strlen(env.v[i]));
     close(op[1]);
     close(ep[1]);
     if (nullfd >= 0)
@@ -571,6 +676,16 @@ run_status(const struct gitsrc_run *g, const char *dir, const char *const *args,
     return 0;
 }
 
+/* What git says when an HTTP server wants credentials it did not get or refused (401, 403);
+ * with GIT_TERMINAL_PROMPT=0 git can't ask for a user name. */
+static bool
+http_auth_failed(const char *e)
+{
+    return strstr(e, "could not read Username") || strstr(e, "could not read Password") ||
+           strstr(e, "Authentication failed for") || strstr(e, "returned error: 401") ||
+           strstr(e, "returned error: 403");
+}
+
 /* run_status, and a non-zero exit is an error with git's last message line. */
 static int
 run(const struct gitsrc_run *g, const char *dir, const char *const *args, struct ib_buf *out,
@@ -599,6 +714,16 @@ run(const struct gitsrc_run *g, const char *dir, const char *const *args, struct
                                       "default agent)"
                                     : " (ssh: no key was accepted: give one with --ssh "
                                       "default=KEYFILE or --ssh default=AGENT_SOCKET)";
+        AUTO_FREE char *refused = NULL;
+        if (!*hint && http_auth_failed(e.s ? e.s : "")) {
+            if (g->auth_secret)
+                hint = refused = ib_xasprintf(
+                    " (HTTP: the server refused the credentials of secret '%s')", g->auth_secret);
+            else
+                hint = " (HTTP: the repository needs credentials: give a token with --secret "
+                       "id=GIT_AUTH_TOKEN,src=FILE or env=VAR, or a whole Authorization header "
+                       "with --secret id=GIT_AUTH_HEADER)";
+        }
         return ib_fail(err, IB_E_BUILD, "git %s: %s%s", args[0], l, hint);
     }
     return 0;

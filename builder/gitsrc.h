@@ -13,7 +13,9 @@
 
 #include <stdbool.h>
 
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/strv.h"
 
 struct gitsrc_url {
     char *remote; /* the repository, as given to git (no fragment) */
@@ -37,6 +39,11 @@ struct gitsrc_run {
     int timeout;               /* seconds */
     const char *ssh_auth_sock; /* the agent's socket, or NULL: the environment's SSH_AUTH_SOCK */
     const char *known_hosts;   /* a known_hosts file, or NULL: ssh's own (~/.ssh/known_hosts) */
+    /* HTTP auth for an http(s) remote: git gets auth_key = auth_value through its environment
+     * (GIT_CONFIG_COUNT/KEY/VALUE: never a command line, never a file); NULL: none */
+    const char *auth_key;    /* "http.<scheme>://<host>[:<port>]/.extraHeader" */
+    const char *auth_value;  /* "Authorization: ..." (a secret) */
+    const char *auth_secret; /* the ID of the secret it came from (for messages) */
 };
 
 /* Whether src names a git repository (as BuildKit decides for ADD). */
@@ -50,6 +57,21 @@ void gitsrc_url_release(struct gitsrc_url *u);
 /* The URL with a password replaced by "xxxxx" (for messages, keys, .git/config); caller
  * frees. */
 char *gitsrc_redact(const char *remote);
+/* "scheme://host[:port]/" of an http:// or https:// remote (lowercase, no user or password),
+ * or NULL for other transports; caller frees. */
+char *gitsrc_http_origin(const char *remote);
+/* The build secrets that may authenticate to an http(s) remote, the first one given wins
+ * (BuildKit's order: a header before a token, a host-scoped secret before the others):
+ * GIT_AUTH_HEADER.<host:port> and GIT_AUTH_TOKEN.<host:port> when the URL has a port, then
+ * GIT_AUTH_HEADER.<host>, GIT_AUTH_TOKEN.<host>, GIT_AUTH_HEADER, GIT_AUTH_TOKEN.  Nothing for
+ * other transports. */
+void gitsrc_auth_ids(const char *remote, struct ib_strv *ids);
+/* The Authorization header for secret id's value (trailing newlines and blanks dropped): a
+ * GIT_AUTH_TOKEN* is HTTP Basic auth as user "x-access-token", a GIT_AUTH_HEADER* the whole
+ * value.  Appends "Authorization: ..." to out (grown once: no stray copies); fails, naming only
+ * the ID, on an empty value or a control character. */
+int gitsrc_auth_header(const char *id, const char *secret, size_t len, struct ib_buf *out,
+                       struct ib_err **err);
 /* 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
 bool gitsrc_is_commit_id(const char *s);
 /* Pick ref from `git ls-remote` output as BuildKit does: "refs/REF" itself, else the branch

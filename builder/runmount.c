@@ -293,8 +293,9 @@ from_image(struct bctx *b, struct bstage *s, const struct df_instr *in, const ch
     return 0;
 }
 
-static int
-find_secret(struct bctx *b, const char *id, struct ib_buf *out, bool *found, struct ib_err **err)
+int
+runmount_secret(struct bctx *b, const char *id, struct ib_buf *out, bool *found,
+                struct ib_err **err)
 {
     *found = false;
     for (size_t i = 0; i < b->o->nsecrets; i++) {
@@ -443,7 +444,7 @@ runmount_parse(struct bctx *b, struct bstage *s, const struct df_instr *in, stru
                 return build_fail_at(b, in, IB_E_PARSE, err,
                                      "RUN --mount: more than one mount on '%s'", m->target);
         if (m->type == RM_SECRET) {
-            if (find_secret(b, m->id, &m->secret, &m->present, err) < 0) {
+            if (runmount_secret(b, m->id, &m->secret, &m->present, err) < 0) {
                 AUTO_ERR struct ib_err *e = ib_steal(err);
                 return build_fail_at(b, in, e->kind, err, "%s", e->msg);
             }

@@ -24,6 +24,10 @@ int runmount_prepare(struct bctx *b, struct bstage *s, const struct df_instr *in
                      struct runmounts *r, struct ib_strv *env, struct ib_err **err);
 /* Unlock, remove the temporary copies, stop the ssh proxies, wipe the secrets. */
 void runmount_release(struct runmounts *r);
+/* The value of build secret id (`build --secret id=ID[,src=FILE|,env=VAR]`) appended to out;
+ * *found false when no --secret gives it (or its variable is unset). */
+int runmount_secret(struct bctx *b, const char *id, struct ib_buf *out, bool *found,
+                    struct ib_err **err);
 
 /* ---- sshagent.c: the agents of RUN --mount=type=ssh ---- */
 

@@ -134,3 +134,21 @@ ib_buf_add_checked(struct ib_buf *b, const void *p, size_t n, const char *what, 
     ib_buf_add(b, p, n);
     return 0;
 }
+
+void
+ib_buf_add_base64(struct ib_buf *b, const void *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = p;
+    ib_buf_grow(b, (n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], i + 1 < n ? abc[(v >> 6) & 63] : '=',
+                     i + 2 < n ? abc[v & 63] : '='};
+        ib_buf_add(b, q, 4);
+    }
+}

@@ -32,6 +32,8 @@ void ib_buf_addf(struct ib_buf *b, const char *fmt, ...) IB_PRINTF(2, 3);
 void ib_buf_vaddf(struct ib_buf *b, const char *fmt, va_list ap) IB_PRINTF(2, 0);
 void ib_buf_reset(struct ib_buf *b);
 void ib_buf_truncate(struct ib_buf *b, size_t len);
+/* Append n bytes at p as base64 (standard alphabet, padded; RFC 4648). */
+void ib_buf_add_base64(struct ib_buf *b, const void *p, size_t n);
 /* Hand over the bytes (caller frees); b is left empty. */
 char *ib_buf_detach(struct ib_buf *b, size_t *len);
 void ib_buf_release(struct ib_buf *b);

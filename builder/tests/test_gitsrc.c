@@ -234,3 +234,95 @@ TEST(find_git_follows_path)
     err = NULL;
     free(path);
 }
+
+/* the origin an http(s) remote's credentials are scoped to (git's http.<url>.extraHeader) */
+TEST(http_origin)
+{
+    static const struct {
+        const char *remote, *origin; /* NULL: no HTTP credentials for it */
+    } v[] = {
+        {"https://github.com/org/repo.git", "https://github.com/"},
+        {"HTTP://User:Pw@Example.COM:8080/a/b.git", "http://example.com:8080/"},
+        {"http://127.0.0.1:4711/private/repo.git?x=1", "http://127.0.0.1:4711/"},
+        {"https://[::1]:8443/r.git", "https://[::1]:8443/"},
+        {"https://tok@host/r.git", "https://host/"},
+        {"ssh://git@example.com/org/repo", NULL},
+        {"git@github.com:moby/buildkit.git", NULL},
+        {"git://127.0.0.1/repo", NULL},
+        {"https:///r.git", NULL},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        AUTO_FREE char *o = gitsrc_http_origin(v[i].remote);
+        ib_test_case(v[i].origin ? o && strcmp(o, v[i].origin) == 0 : !o, "origin %s -> %s",
+                     v[i].remote, o ? o : "(none)");
+    }
+}
+
+static char *
+joined(const char *remote)
+{
+    AUTO_STRV struct ib_strv ids = IB_STRV_INIT;
+    gitsrc_auth_ids(remote, &ids);
+    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+    for (size_t i = 0; i < ids.n; i++)
+        ib_buf_addf(&b, "%s%s", i ? " " : "", ids.v[i]);
+    return ib_buf_detach(&b, NULL);
+}
+
+/* which secrets are tried, in order: a header before a token, host-scoped ones first */
+TEST(auth_ids_order)
+{
+    AUTO_FREE char *a = joined("https://GitHub.com/org/r.git");
+    CHECK_STR(a, "GIT_AUTH_HEADER.github.com GIT_AUTH_TOKEN.github.com GIT_AUTH_HEADER "
+                 "GIT_AUTH_TOKEN");
+    AUTO_FREE char *b = joined("http://u:p@127.0.0.1:8080/private/repo.git");
+    CHECK_STR(b, "GIT_AUTH_HEADER.127.0.0.1:8080 GIT_AUTH_TOKEN.127.0.0.1:8080 "
+                 "GIT_AUTH_HEADER.127.0.0.1 GIT_AUTH_TOKEN.127.0.0.1 GIT_AUTH_HEADER "
+                 "GIT_AUTH_TOKEN");
+    AUTO_FREE char *c = joined("https://[::1]:8443/r.git");
+    CHECK_STR(c, "GIT_AUTH_HEADER.[::1]:8443 GIT_AUTH_TOKEN.[::1]:8443 GIT_AUTH_HEADER.::1 "
+                 "GIT_AUTH_TOKEN.::1 GIT_AUTH_HEADER GIT_AUTH_TOKEN");
+    AUTO_FREE char *d = joined("ssh://git@example.com/r.git"); /* never over ssh or git:// */
+    CHECK_STR(d, "");
+    AUTO_FREE char *e = joined("git://example.com/r.git");
+    CHECK_STR(e, "");
+}
+
+TEST(auth_header)
+{
+    struct ib_err *err = NULL;
+    AUTO_BUF struct ib_buf a = IB_BUF_INIT;
+    CHECK_OK(gitsrc_auth_header("GIT_AUTH_TOKEN", "s3cr3t\n", 7, &a, &err));
+    CHECK_STR(a.s, "Authorization: Basic eC1hY2Nlc3MtdG9rZW46czNjcjN0"); /* x-access-token:s3cr3t */
+    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+    CHECK_OK(gitsrc_auth_header("GIT_AUTH_TOKEN.example.com", "s3cr3t", 6, &b, &err));
+    CHECK_STR(b.s, a.s);
+    AUTO_BUF struct ib_buf c = IB_BUF_INIT;
+    CHECK_OK(gitsrc_auth_header("GIT_AUTH_HEADER", "bearer abc \r\n", 13, &c, &err));
+    CHECK_STR(c.s, "Authorization: bearer abc");
+    AUTO_BUF struct ib_buf d = IB_BUF_INIT;
+    CHECK_OK(gitsrc_auth_header("GIT_AUTH_HEADER.host", "basic dTpw", 10, &d, &err));
+    CHECK_STR(d.s, "Authorization: basic dTpw");
+}
+
+TEST(auth_header_refuses)
+{
+    static const struct {
+        const char *value, *msg;
+    } v[] = {
+        {"", "secret 'GIT_AUTH_TOKEN' is empty"},
+        {" \n\n", "secret 'GIT_AUTH_TOKEN' is empty"},
+        {"a\nb", "secret 'GIT_AUTH_TOKEN' has a control character (it must be one line)"},
+        {"tok\rX-Injected: 1", "secret 'GIT_AUTH_TOKEN' has a control character (it must be "
+                               "one line)"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+        struct ib_err *e = NULL;
+        int rc = gitsrc_auth_header("GIT_AUTH_TOKEN", v[i].value, strlen(v[i].value), &b, &e);
+        /* the message names the secret, never its value */
+        ib_test_case(rc < 0 && e && strcmp(e->msg, v[i].msg) == 0 && !b.len, "refuse case %zu: %s",
+                     i, e ? e->msg : "(accepted)");
+        ib_err_free(e);
+    }
+}
