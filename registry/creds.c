@@ -362,23 +362,11 @@ reg_creds_erase(const char *path, const char *registry, struct ib_err **err)
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *
-reg_base64_encode(const void *pv, size_t n)
+reg_base64_encode(const void *p, size_t n)
 {
-    const unsigned char *p = pv;
-    char *out = ib_xmalloc((n + 2) / 3 * 4 + 1), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        *o++ = b64[(v >> 18) & 63];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? b64[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
+    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+    ib_buf_add_base64(&b, p, n);
+    return ib_xstrdup(b.s);
 }
 
 int
