@@ -7,7 +7,6 @@
  */
 #include "builder/build.h"
 
-#include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +17,6 @@
 #include "common/cleanup.h"
 #include "common/mem.h"
 #include "common/banned.h"
-
-static bool
-valid_name(const char *s)
-{
-    if (!islower((unsigned char)s[0]))
-        return false;
-    for (const char *c = s + 1; *c; c++)
-        if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '-' && *c != '_' &&
-            *c != '.')
-            return false;
-    return true;
-}
 
 /* The length of a URL scheme followed by "://" at the start of s, or 0. */
 static size_t
@@ -52,7 +39,7 @@ builder_context_parse(const char *spec, struct build_context *out, struct ib_err
         return ib_fail(err, IB_E_USAGE, "--build-context '%s': empty %s", spec,
                        eq == spec ? "name" : "value");
     AUTO_FREE char *name = ib_xstrndup(spec, (size_t)(eq - spec));
-    if (!valid_name(name))
+    if (!plan_valid_stage_name(name))
         return ib_fail(err, IB_E_USAGE,
                        "--build-context '%s': invalid name '%s' (lowercase letters, digits, "
                        "'-', '_' and '.', starting with a letter)",

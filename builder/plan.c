@@ -210,8 +210,8 @@ apply_arg(const struct plan *p, const struct df_instr *in, struct plan_vars *var
     return 0;
 }
 
-static bool
-valid_stage_name(const char *s)
+bool
+plan_valid_stage_name(const char *s)
 {
     if (!islower((unsigned char)s[0]))
         return false;
@@ -369,7 +369,7 @@ start_stage(struct plan *p, const struct df_instr *in, struct ib_err **err)
     st->base_context = -1;
     if (in->nargs == 3) {
         st->name = lower_dup(in->args[2], strlen(in->args[2]));
-        if (!valid_stage_name(st->name))
+        if (!plan_valid_stage_name(st->name))
             return fail_at(p, in, err,
                            "invalid name for build stage: '%s', name can't start with a "
                            "number or contain symbols",

@@ -86,4 +86,8 @@ long plan_stage_lookup(const struct plan *p, const char *name, size_t before);
  * stage: a named context replaces a stage or an image of the same name. */
 long plan_context_lookup(const struct plan *p, const char *name);
 
+/* A stage name (FROM ... AS NAME; also --build-context names): a lowercase letter, then
+ * lowercase letters, digits, '-', '_' and '.'. */
+bool plan_valid_stage_name(const char *s);
+
 #endif
