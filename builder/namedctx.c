@@ -7,6 +7,7 @@
  */
 #include "builder/build.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
