@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@ struct blob_writer {
     uint64_t size;    /* bytes given to the writer */
     uint64_t written; /* bytes in the file (the rest waits in buf) */
     uint64_t flushed; /* bytes whose writeback was started */
+    uint64_t durable; /* bytes handed to the flusher (flush_behind) */
     char *buf;
     size_t blen;
 };
@@ -33,6 +35,79 @@ struct blob_writer {
  * written, so the disk writes overlap the producer (a pull's downloads, a
  * layer's tar) and the fsync at commit finds little left to do. */
 #define WRITEBACK_STEP (2u << 20)
+
+/* Durability behind the writer.  A disk with a volatile write cache (this
+ * kind of VM's, most SSDs') makes an fsync pay for a cache flush that grows
+ * with what was written since the last one: ~9 ms for 12 MB here, even when
+ * the writeback finished long before.  So every FLUSH_STEP bytes of a blob a
+ * background thread fdatasyncs it, and the fsync at commit finds little left
+ * to flush.  A hint only: the commit's fsync stays the durability point. */
+#define FLUSH_STEP (8u << 20)
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;       /* the newest request (a dup of the blob's fd), or -1 */
+    bool started; /* the thread runs (in this process: a forked child has none) */
+    pid_t pid;    /* the process it runs in */
+} flusher = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, 0};
+
+static void *
+flusher_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&flusher.mu);
+    for (;;) {
+        while (flusher.fd < 0)
+            pthread_cond_wait(&flusher.cv, &flusher.mu);
+        int fd = flusher.fd;
+        flusher.fd = -1;
+        pthread_mutex_unlock(&flusher.mu);
+        (void)fdatasync(fd); /* an error shows again at the commit's fsync */
+        close(fd);
+        pthread_mutex_lock(&flusher.mu);
+    }
+    return NULL;
+}
+
+/* Ask the flusher to fdatasync fd.  A newer request replaces a waiting one:
+ * one cache flush covers everything written back before it. */
+static void
+flush_behind(int fd)
+{
+    /* trylock: never wait here (and never deadlock in a child forked while the lock
+     * was held); a dropped hint costs only time at the commit */
+    if (pthread_mutex_trylock(&flusher.mu) != 0)
+        return;
+    pid_t me = getpid();
+    if (flusher.started && flusher.pid != me) { /* a forked child: the thread is not here */
+        pthread_mutex_unlock(&flusher.mu);
+        return;
+    }
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup >= 0 && !flusher.started) {
+        pthread_attr_t a;
+        pthread_t th;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        flusher.started = pthread_create(&th, &a, flusher_main, NULL) == 0;
+        flusher.pid = me;
+        pthread_attr_destroy(&a);
+        if (!flusher.started) {
+            close(dup);
+            dup = -1;
+        }
+    }
+    int old = -1;
+    if (dup >= 0) {
+        old = flusher.fd;
+        flusher.fd = dup;
+        pthread_cond_signal(&flusher.cv);
+    }
+    pthread_mutex_unlock(&flusher.mu);
+    if (old >= 0)
+        close(old);
+}
 
 int
 store_blob_begin(struct store *st, struct blob_writer **out, struct ib_err **err)
@@ -62,6 +137,10 @@ write_out(struct blob_writer *w, const void *p, size_t n, struct ib_err **err)
         (void)sync_file_range(w->fd, (off64_t)w->flushed, (off64_t)(w->written - w->flushed),
                               SYNC_FILE_RANGE_WRITE);
         w->flushed = w->written;
+        if (w->written - w->durable >= FLUSH_STEP) {
+            flush_behind(w->fd);
+            w->durable = w->written;
+        }
     }
     return 0;
 }
