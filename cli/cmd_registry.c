@@ -153,6 +153,7 @@ cmd_pull(int argc, char **argv, struct ib_err **err)
     struct ref r;
     if (ref_parse(argv[optind], &r, err) < 0)
         return -1;
+    registry_preload();
     IB_AUTO(registry_client_free) struct registry_client *rc = NULL;
     IB_AUTO(store_close) struct store *st = NULL;
     IB_AUTO(store_image_free) struct store_image *img = NULL;
@@ -244,6 +245,7 @@ cmd_push(int argc, char **argv, struct ib_err **err)
     struct ref dest;
     if (ref_parse(n == 2 ? argv[optind + 1] : src, &dest, err) < 0)
         return -1;
+    registry_preload();
     IB_AUTO(registry_client_free) struct registry_client *rc = NULL;
     IB_AUTO(store_close) struct store *st = NULL;
     struct digest d;

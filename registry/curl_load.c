@@ -115,6 +115,25 @@ reg_curl_load(struct ib_err **err)
                    "registry access needs libcurl (Debian package libcurl4): %s", load_error);
 }
 
+static void *
+preload_main(void *arg)
+{
+    (void)arg;
+    need();
+    return NULL;
+}
+
+void
+registry_preload(void)
+{
+    pthread_attr_t a;
+    pthread_t th;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    (void)pthread_create(&th, &a, preload_main, NULL); /* else the first transfer loads it */
+    pthread_attr_destroy(&a);
+}
+
 /* ---- the variadic ones: one argument, its type given by the option's range ---- */
 
 enum arg { ARG_LONG, ARG_PTR, ARG_FN, ARG_OFF_T };

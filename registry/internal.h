@@ -226,10 +226,11 @@ struct reg_manifest {
 int reg_get_manifest(const struct reg_repo *r, const char *reference, const struct digest *expect,
                      struct reg_manifest *out, struct ib_err **err);
 void reg_manifest_release(struct reg_manifest *m);
-/* Fetch the layers of the stored manifest that the store lacks (parallel,
- * verified); with unpack, also make their snapshots as they arrive. */
-int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-                    bool unpack, struct ib_err **err);
+/* Fetch the config and layers of m (an image manifest, stored already) that
+ * the store lacks, in parallel, verified; the config must be for want.  With
+ * unpack, also make the layers' snapshots as they arrive. */
+int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
+                    const struct reg_platform *want, bool unpack, struct ib_err **err);
 /* The repository a blob was pulled from on domain (for a cross-repository
  * mount); -1 when unknown.  *repo: caller frees. */
 int reg_blob_source(struct store *st, const char *domain, const struct digest *d, char **repo);

@@ -1,17 +1,26 @@
-/* registry/layers.c: a pull's layers, downloaded in parallel.
+/* registry/layers.c: a pull's config and layers, downloaded in parallel.
  *
- * The driving thread runs curl multi (opts.parallel transfers at once, the
- * largest layers first so the last to start is a small one); each body
- * streams into the store's blob writer, which hashes it.  A finished body is
- * handed to a worker thread that commits it (the digest must be the
- * manifest's; rename: the pull's write batch syncs them all at its end) and
- * records where it came from, so the downloads never wait for the disk.
- * When the caller wants the snapshots now, the worker also unpacks each layer
- * as soon as it and the layers below it are stored; otherwise
- * store_snapshot_ensure unpacks a layer when something first needs it.
+ * The driving thread runs curl multi (opts.parallel transfers at once: the
+ * config first, then the largest layers, so the last to start is a small
+ * one); each layer's body streams into the store's blob writer, which hashes
+ * it.  A finished body is handed to a worker thread that commits it (the
+ * digest must be the manifest's; rename: the pull's write batch syncs them
+ * all at its end) and records where it came from, so the downloads never
+ * wait for the disk.
+ *
+ * The config does not hold the layers back (a round trip less): it is
+ * checked when it arrives, on the driving thread.  A config that fails, or
+ * is for another platform, cancels the layer downloads (their sinks fail)
+ * and is the pull's error.
+ *
+ * When the caller wants the snapshots now, a worker also unpacks each layer
+ * as soon as the config is there and the layer and those below it are
+ * stored; otherwise store_snapshot_ensure unpacks a layer when something
+ * first needs it.
  */
 #include "registry/internal.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +36,8 @@ enum { WAITING, DOWNLOADED, COMMITTING, STORED, FAILED };
 
 struct layer_dl {
     struct layers_ctx *lc;
-    struct store_layer layer;
+    struct digest digest; /* from the manifest */
+    uint64_t size;
     struct blob_writer *w; /* the driving thread's until DOWNLOADED, then the worker's */
     struct xfer *x;
     struct ib_err *err;
@@ -37,12 +47,19 @@ struct layer_dl {
 struct layers_ctx {
     const struct reg_repo *r;
     struct store *st;
+    const struct digest *manifest; /* stored already */
+    const struct reg_platform *want;
     struct layer_dl *dl;
     size_t n;
     bool unpack;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* under mu: */
+    struct store_layer *layers; /* the image's layers (chain ids), once the config is stored */
+    struct ib_err *config_err;  /* the config failed: the pull's error */
     struct ib_err *unpack_err;
+    struct digest cfg_digest;
+    bool cancel; /* the layer downloads stop (read without mu by the sinks) */
 };
 
 static void record_source(const struct reg_repo *r, struct store *st, const struct digest *d);
@@ -51,10 +68,12 @@ static int
 sink(void *arg, const void *p, size_t n, struct ib_err **err)
 {
     struct layer_dl *d = arg;
-    if (d->layer.size && d->x->received + n > d->layer.size)
+    if (__atomic_load_n(&d->lc->cancel, __ATOMIC_RELAXED))
+        return ib_fail(err, IB_E_REGISTRY, "cancelled");
+    if (d->size && d->x->received + n > d->size)
         return ib_fail(err, IB_E_REGISTRY,
                        "%s: layer '%s' is larger than the manifest says (%llu bytes)",
-                       d->lc->r->refstr, d->layer.digest.s, (unsigned long long)d->layer.size);
+                       d->lc->r->refstr, d->digest.s, (unsigned long long)d->size);
     if (!d->w && store_blob_begin(d->lc->st, &d->w, err) < 0)
         return -1;
     return blob_writer_write(d->w, p, n, err);
@@ -109,12 +128,12 @@ static void
 commit(struct layers_ctx *lc, struct layer_dl *d)
 {
     struct blob_writer *w = ib_steal(&d->w);
-    if (store_blob_commit(w, &d->layer.digest, NULL, NULL, &d->err) < 0) {
-        ib_err_prefix(&d->err, "%s: layer '%s'", lc->r->refstr, d->layer.digest.s);
+    if (store_blob_commit(w, &d->digest, NULL, NULL, &d->err) < 0) {
+        ib_err_prefix(&d->err, "%s: layer '%s'", lc->r->refstr, d->digest.s);
         set_state(d, FAILED);
         return;
     }
-    record_source(lc->r, lc->st, &d->layer.digest);
+    record_source(lc->r, lc->st, &d->digest);
     set_state(d, STORED);
 }
 
@@ -154,20 +173,25 @@ worker(void *arg)
             pthread_mutex_lock(&lc->mu);
             continue;
         }
-        if (unpacking && next_unpack < lc->n && lc->dl[next_unpack].state == FAILED)
+        if (unpacking &&
+            (lc->config_err || (next_unpack < lc->n && lc->dl[next_unpack].state == FAILED)))
             unpacking = false;
-        if (unpacking && next_unpack < lc->n && lc->dl[next_unpack].state == STORED) {
-            struct layer_dl *d = &lc->dl[next_unpack];
+        if (unpacking && lc->layers && next_unpack < lc->n && lc->dl[next_unpack].state == STORED) {
+            struct store_layer *l = &lc->layers[next_unpack];
             pthread_mutex_unlock(&lc->mu);
-            int rc = store_snapshot_ensure(lc->st, parent, &d->layer, &lc->unpack_err);
+            struct ib_err *e = NULL;
+            int rc = store_snapshot_ensure(lc->st, parent, l, &e);
             if (rc < 0)
-                ib_err_prefix(&lc->unpack_err, "%s", lc->r->refstr);
-            parent = &d->layer.chain_id;
+                ib_err_prefix(&e, "%s", lc->r->refstr);
+            parent = &l->chain_id;
             pthread_mutex_lock(&lc->mu);
+            if (e)
+                lc->unpack_err = e;
             next_unpack++;
             unpacking = rc == 0;
             continue;
         }
+        /* (a config that never came is a config_err: http_run ends every transfer) */
         if (settled == lc->n && (!unpacking || next_unpack == lc->n))
             break;
         pthread_cond_wait(&lc->cv, &lc->mu);
@@ -206,7 +230,87 @@ by_size_desc(const void *a, const void *b)
 {
     const struct layer_dl *da = (*(struct xfer *const *)a)->sink_arg;
     const struct layer_dl *db = (*(struct xfer *const *)b)->sink_arg;
-    return da->layer.size < db->layer.size ? 1 : da->layer.size > db->layer.size ? -1 : 0;
+    return da->size < db->size ? 1 : da->size > db->size ? -1 : 0;
+}
+
+/* Is the config (cfg, len bytes) for the platform wanted? */
+static int
+check_platform(const struct layers_ctx *lc, const char *cfg, size_t len, struct ib_err **err)
+{
+    json_t *j = json_loadb(cfg, len, 0, NULL);
+    const char *os = json_string_value(json_object_get(j, "os"));
+    const char *arch = json_string_value(json_object_get(j, "architecture"));
+    const char *v = json_string_value(json_object_get(j, "variant"));
+    int rc = 0;
+    if (os && arch && *os && *arch) {
+        json_t *arr = json_pack("[{s:{s:s,s:s,s:s}}]", "platform", "os", os, "architecture", arch,
+                                "variant", v ? v : "");
+        if (reg_platform_select(arr, lc->want) < 0) {
+            char w[96];
+            reg_platform_string(lc->want, w, sizeof(w));
+            rc = ib_fail(err, IB_E_REGISTRY, "%s: image is for platform %s/%s%s%s only, not %s",
+                         lc->r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
+        }
+        json_decref(arr);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* The config is stored and is cfg: check it, and give the unpacker the image's layers. */
+static int
+config_ready(struct layers_ctx *lc, const char *cfg, size_t len, struct ib_err **err)
+{
+    if (check_platform(lc, cfg, len, err) < 0)
+        return -1;
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (store_image_load(lc->st, lc->manifest, &img, err) < 0)
+        return ib_err_prefix(err, "%s", lc->r->refstr);
+    if (store_image_nlayers(img) != lc->n)
+        return ib_fail(err, IB_E_REGISTRY, "%s: manifest and config disagree on the layers",
+                       lc->r->refstr);
+    struct store_layer *layers = ib_xcalloc(lc->n ? lc->n : 1, sizeof(*layers));
+    for (size_t i = 0; i < lc->n; i++)
+        layers[i] = *store_image_layer(img, i);
+    pthread_mutex_lock(&lc->mu);
+    lc->layers = layers;
+    pthread_cond_broadcast(&lc->cv);
+    pthread_mutex_unlock(&lc->mu);
+    return 0;
+}
+
+/* The driving thread: the config's transfer has its final answer. */
+static void
+config_done(struct xfer *x)
+{
+    struct layers_ctx *lc = x->sink_arg;
+    const char *refstr = lc->r->refstr;
+    struct ib_err *e = NULL;
+    int rc = 0;
+    if (x->err) {
+        e = ib_steal(&x->err);
+        rc = ib_err_prefix(&e, "%s", refstr);
+    } else if (x->status != 200) {
+        rc = reg_status_fail(x, refstr, &e);
+    }
+    struct digest got;
+    if (rc == 0) {
+        digest_buf(x->body.s, x->body.len, &got);
+        if (!digest_eq(&got, &lc->cfg_digest))
+            rc = ib_fail(&e, IB_E_REGISTRY, "%s: digest mismatch: config is '%s', expected '%s'",
+                         refstr, got.s, lc->cfg_digest.s);
+    }
+    if (rc == 0)
+        rc = store_blob_put_buf(lc->st, x->body.s, x->body.len, &got, &e);
+    if (rc == 0)
+        rc = config_ready(lc, x->body.s, x->body.len, &e);
+    if (rc < 0) {
+        pthread_mutex_lock(&lc->mu);
+        lc->config_err = e;
+        __atomic_store_n(&lc->cancel, true, __ATOMIC_RELAXED);
+        pthread_cond_broadcast(&lc->cv);
+        pthread_mutex_unlock(&lc->mu);
+    }
 }
 
 static int
@@ -218,63 +322,101 @@ pass_err(struct ib_err **err, struct ib_err **mine)
 }
 
 int
-reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest *manifest,
-                bool unpack, struct ib_err **err)
+reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
+                const struct reg_platform *want, bool unpack, struct ib_err **err)
 {
-    IB_AUTO(store_image_free) struct store_image *img = NULL;
-    if (store_image_load(st, manifest, &img, err) < 0)
-        return ib_err_prefix(err, "%s", r->refstr);
-    struct layers_ctx lc = {.r = r, .st = st, .n = store_image_nlayers(img), .unpack = unpack};
+    json_t *jl = json_object_get(m->json, "layers");
+    struct layers_ctx lc = {.r = r,
+                            .st = st,
+                            .manifest = &m->digest,
+                            .want = want,
+                            .n = json_array_size(jl),
+                            .unpack = unpack};
+    if (!json_is_array(jl))
+        return ib_fail(err, IB_E_REGISTRY, "%s: manifest has no layers array", r->refstr);
+    if (digest_parse(
+            json_string_value(json_object_get(json_object_get(m->json, "config"), "digest")) ?: "",
+            &lc.cfg_digest, err) < 0)
+        return ib_err_prefix(err, "%s: manifest config", r->refstr);
     lc.dl = ib_xcalloc(lc.n ? lc.n : 1, sizeof(*lc.dl));
-    pthread_mutex_init(&lc.mu, NULL);
-    pthread_cond_init(&lc.cv, NULL);
-    AUTO_FREE struct xfer **xs = ib_xcalloc(lc.n ? lc.n : 1, sizeof(*xs));
-    size_t nx = 0;
     for (size_t i = 0; i < lc.n; i++) {
+        json_t *l = json_array_get(jl, i);
         struct layer_dl *d = &lc.dl[i];
         d->lc = &lc;
-        d->layer = *store_image_layer(img, i);
-        if (store_blob_exists(st, &d->layer.digest)) {
+        d->size = (uint64_t)json_integer_value(json_object_get(l, "size"));
+        if (digest_parse(json_string_value(json_object_get(l, "digest")) ?: "", &d->digest, err) <
+            0) {
+            free(lc.dl);
+            return ib_err_prefix(err, "%s: manifest layer %zu", r->refstr, i);
+        }
+    }
+    pthread_mutex_init(&lc.mu, NULL);
+    pthread_cond_init(&lc.cv, NULL);
+    AUTO_FREE struct xfer **xs = ib_xcalloc(lc.n + 1, sizeof(*xs));
+    size_t nx = 0;
+    struct xfer *cx = NULL;
+    int rc = 0;
+    if (store_blob_exists(st, &lc.cfg_digest)) {
+        /* checked before any download */
+        AUTO_BUF struct ib_buf b = IB_BUF_INIT;
+        rc = store_blob_read(st, &lc.cfg_digest, REG_CONFIG_LIMIT, &b, err);
+        if (rc == 0)
+            rc = config_ready(&lc, b.s, b.len, err);
+    } else {
+        cx = reg_repo_xfer(r, "GET", "blobs/", lc.cfg_digest.s);
+        ib_buf_set_limit(&cx->body, REG_CONFIG_LIMIT);
+        cx->what = "config";
+        cx->sink_arg = &lc;
+        cx->on_done = config_done;
+        xs[nx++] = cx;
+    }
+    for (size_t i = 0; i < lc.n && rc == 0; i++) {
+        struct layer_dl *d = &lc.dl[i];
+        if (store_blob_exists(st, &d->digest)) {
             d->state = STORED;
             continue;
         }
-        struct xfer *x = reg_repo_xfer(r, "GET", "blobs/", d->layer.digest.s);
+        struct xfer *x = reg_repo_xfer(r, "GET", "blobs/", d->digest.s);
         x->sink = sink;
         x->sink_reset = sink_reset;
         x->sink_arg = d;
         x->on_done = on_done;
-        x->what = d->layer.digest.s;
+        x->what = d->digest.s;
         d->x = x;
         xs[nx++] = x;
     }
-    /* the largest first: the transfers that start last, when a slot frees, are short */
-    qsort(xs, nx, sizeof(*xs), by_size_desc);
+    /* the config first (small, and the layers' check); then the largest layers: the
+     * transfers that start last, when a slot frees, are short */
+    size_t first_layer = cx ? 1 : 0;
+    qsort(xs + first_layer, nx - first_layer, sizeof(*xs), by_size_desc);
     size_t nw = nx < MAX_WORKERS ? nx : MAX_WORKERS;
     if (nw == 0)
         nw = 1;
     struct worker wks[MAX_WORKERS] = {0};
     int trc = 0;
-    for (size_t i = 0; i < nw && trc == 0; i++) {
+    for (size_t i = 0; i < nw && trc == 0 && rc == 0; i++) {
         wks[i].lc = &lc;
         wks[i].unpacker = unpack && i == 0;
         trc = pthread_create(&wks[i].th, NULL, worker, &wks[i]);
         wks[i].started = trc == 0;
     }
     if (trc != 0)
-        ib_fail_sys(err, trc, "start a layer commit thread");
-    int rc = trc == 0 ? 0 : -1;
+        rc = ib_fail_sys(err, trc, "start a layer commit thread");
     if (nx && rc == 0) {
-        AUTO_ERR struct ib_err *ignored = NULL; /* each layer keeps its own error */
+        AUTO_ERR struct ib_err *ignored = NULL; /* each transfer keeps its own error */
         http_run(r->c, xs, nx, r->c->opts.parallel, &ignored);
     }
     for (size_t i = 0; i < lc.n; i++) {
         struct layer_dl *d = &lc.dl[i];
-        if (d->state == WAITING) /* never started (thread failure) */
+        if (d->state == WAITING) /* never started (an error before) */
             set_state(d, FAILED);
     }
     for (size_t i = 0; i < nw; i++)
         if (wks[i].started)
             pthread_join(wks[i].th, NULL);
+    /* the config's error first: the layers it cancelled failed because of it */
+    if (rc == 0 && lc.config_err)
+        rc = pass_err(err, &lc.config_err);
     for (size_t i = 0; i < lc.n; i++) {
         struct layer_dl *d = &lc.dl[i];
         if (rc == 0 && d->err)
@@ -287,6 +429,9 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct digest 
     if (rc == 0 && lc.unpack_err)
         rc = pass_err(err, &lc.unpack_err);
     ib_err_free(lc.unpack_err);
+    ib_err_free(lc.config_err);
+    reg_xfer_free(cx);
+    free(lc.layers);
     pthread_mutex_destroy(&lc.mu);
     pthread_cond_destroy(&lc.cv);
     free(lc.dl);

@@ -4,10 +4,11 @@
  *   pull of the tag is recorded) -> digest known from the last pull? done :
  *   GET manifest (Accept: OCI index, Docker list, OCI manifest, Docker
  *   schema2) -> index? choose the platform, GET that manifest -> config
- *   (verified, checked against the platform) -> layers in parallel (curl
- *   multi, largest first), each streamed through the store's verifying blob
- *   writer and committed on worker threads; with REGISTRY_PULL_UNPACK, each
- *   layer's snapshot is made as soon as the layers below it are there ->
+ *   and layers in parallel (curl multi; the config, verified and checked
+ *   against the platform, first, then the largest layers), each layer
+ *   streamed through the store's verifying blob writer and committed on
+ *   worker threads; with REGISTRY_PULL_UNPACK, each layer's snapshot is made
+ *   as soon as the layers below it are there ->
  *   tag, only at the end.  All of it but the tag is one store write batch
  *   (no fsync per blob; one sync before the tag).
  */
@@ -164,55 +165,6 @@ choose_platform(const struct reg_repo *r, struct reg_manifest *idx, const struct
     return 0;
 }
 
-/* GET a small blob (config) into the store, verified. */
-static int
-fetch_small_blob(const struct reg_repo *r, struct store *st, const struct digest *d,
-                 struct ib_err **err)
-{
-    if (store_blob_exists(st, d))
-        return 0;
-    IB_AUTO(reg_xfer_free) struct xfer *x = reg_repo_xfer(r, "GET", "blobs/", d->s);
-    ib_buf_set_limit(&x->body, REG_CONFIG_LIMIT);
-    x->what = "config";
-    if (http_one(r->c, x, err) < 0)
-        return ib_err_prefix(err, "%s", r->refstr);
-    if (x->status != 200)
-        return reg_status_fail(x, r->refstr, err);
-    struct digest got;
-    digest_buf(x->body.s, x->body.len, &got);
-    if (!digest_eq(&got, d))
-        return ib_fail(err, IB_E_REGISTRY, "%s: digest mismatch: config is '%s', expected '%s'",
-                       r->refstr, got.s, d->s);
-    return store_blob_put_buf(st, x->body.s, x->body.len, &got, err);
-}
-
-static int
-check_config_platform(const struct reg_repo *r, struct store *st, const struct digest *cfgd,
-                      const struct reg_platform *want, struct ib_err **err)
-{
-    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
-    if (store_blob_read(st, cfgd, REG_CONFIG_LIMIT, &b, err) < 0)
-        return -1;
-    json_t *j = json_loadb(b.s, b.len, 0, NULL);
-    const char *os = json_string_value(json_object_get(j, "os"));
-    const char *arch = json_string_value(json_object_get(j, "architecture"));
-    const char *v = json_string_value(json_object_get(j, "variant"));
-    int rc = 0;
-    if (os && arch && *os && *arch) {
-        json_t *arr = json_pack("[{s:{s:s,s:s,s:s}}]", "platform", "os", os, "architecture", arch,
-                                "variant", v ? v : "");
-        if (reg_platform_select(arr, want) < 0) {
-            char w[96];
-            reg_platform_string(want, w, sizeof(w));
-            rc = ib_fail(err, IB_E_REGISTRY, "%s: image is for platform %s/%s%s%s only, not %s",
-                         r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
-        }
-        json_decref(arr);
-    }
-    json_decref(j);
-    return rc;
-}
-
 static char *
 cache_key(const char *refstr, const struct reg_platform *pl)
 {
@@ -332,22 +284,12 @@ fetch(struct registry_client *c, struct store *st, const struct reg_repo *rp,
         strcmp(mm->media, MEDIA_DOCKER_MANIFEST) != 0)
         rc = ib_fail(err, IB_E_REGISTRY, "%s: unsupported manifest type '%s'", rp->refstr,
                      mm->media);
-    struct digest cfgd;
-    if (rc == 0 &&
-        digest_parse(
-            json_string_value(json_object_get(json_object_get(mm->json, "config"), "digest")) ?: "",
-            &cfgd, err) < 0)
-        rc = ib_err_prefix(err, "%s: manifest config", rp->refstr);
-    if (rc == 0)
-        rc = fetch_small_blob(rp, st, &cfgd, err);
-    if (rc == 0)
-        rc = check_config_platform(rp, st, &cfgd, want, err);
     if (rc == 0) {
         manifest = mm->digest;
         rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
     }
     if (rc == 0)
-        rc = reg_pull_layers(rp, st, &manifest, unpack, err);
+        rc = reg_pull_layers(rp, st, mm, want, unpack, err);
     if (rc == 0)
         rc = prepare(rp, st, &manifest, unpack, out, err);
     reg_manifest_release(&m);

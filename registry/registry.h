@@ -43,6 +43,12 @@ struct registry_opts {
     unsigned retries;   /* attempts per request; 0: 4 */
 };
 
+/* Start loading the HTTP library (libcurl and its ~25 libraries: ~10 ms) on a
+ * thread of its own, so that it overlaps the caller's other start-up work
+ * (opening the store); the first transfer waits for it.  For commands that
+ * will go to the network. */
+void registry_preload(void);
+
 /* opts may be NULL (defaults).  *out: free with registry_client_free. */
 int registry_client_new(const struct registry_opts *opts, struct registry_client **out,
                         struct ib_err **err);
