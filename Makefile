@@ -11,9 +11,10 @@ CC      ?= cc
 RE2C    ?= re2c
 PKGS     = libarchive openssl jansson libcurl zlib libzstd libdeflate libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# not linked with libcurl: registry/curl_load.c dlopen()s it on the first transfer (its ~25
-# libraries would add ~20 ms to every start); the headers still come from libcurl's -dev package
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# not linked with libcurl or libarchive: registry/curl_load.c and store/archive_load.c dlopen()
+# them on first use (libcurl's ~25 libraries would add ~20 ms to every start, libarchive's
+# libxml2, ICU and libstdc++ ~5 ms); the headers still come from their -dev packages
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl libarchive,$(PKGS)) 2>/dev/null)
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
        -Wold-style-definition -Wpointer-arith -Wvla -Wwrite-strings -Wundef \
