@@ -104,7 +104,7 @@ store_batch_note_file(struct store *st, int dirfd, const char *name)
         st->unsynced = ib_xreallocarray(st->unsynced, st->unsynced_cap, sizeof(*st->unsynced));
     }
     st->unsynced[st->nunsynced].dirfd = dirfd;
-    st->unsynced[st->nunsynced++].name = ib_xstrdup(name);
+    st->unsynced[st->nunsynced++].name = name ? ib_xstrdup(name) : NULL;
     pthread_mutex_unlock(&st->batch_mu);
     store_batch_note(st);
 }
@@ -168,11 +168,12 @@ sync_unsynced(struct store *st, struct ib_err **err)
         /* start every file's writeback first: then the first fsync's journal commit
          * covers the block allocations of all of them */
         for (size_t i = 0; i < m; i++) {
+            const char *name = files[g + i].name; /* NULL: its directory only */
             fds[i] =
-                openat(files[g + i].dirfd, files[g + i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                name ? openat(files[g + i].dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
             if (fds[i] >= 0)
                 (void)sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
-            else if (errno != ENOENT) /* gone: replaced by a durable copy, or collected */
+            else if (name && errno != ENOENT) /* gone: replaced by a durable copy, or collected */
                 rc = ib_fail_errno(err, "open '%s' to sync it", files[g + i].name);
         }
         for (size_t i = 0; i < m; i++) {

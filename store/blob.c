@@ -218,7 +218,8 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
     if (existed)
         *existed = had;
     /* Outside a batch every blob is fsynced; in a batch only a big one (STORE_BATCH_BIG) */
-    if ((!batch || (!had && w->size >= STORE_BATCH_BIG)) && fsync(w->fd) < 0) {
+    bool synced = !batch || (!had && w->size >= STORE_BATCH_BIG);
+    if (synced && fsync(w->fd) < 0) {
         ib_fail_errno(err, "fsync blob");
         store_blob_abort(w);
         return -1;
@@ -235,8 +236,8 @@ blob_commit_ex(struct blob_writer *w, const struct digest *expected, struct dige
     } else {
         close(w->fd);
         w->fd = -1;
-        if (batch)
-            store_batch_note_file(st, st->blobsfd, digest_hex(&d));
+        if (batch) /* a synced one needs only its directory synced */
+            store_batch_note_file(st, st->blobsfd, synced ? NULL : digest_hex(&d));
         else
             rc = ib_fsync_dir(st->blobsfd, "blobs/sha256", err);
     }

@@ -63,7 +63,8 @@ int store_batch_want(struct store *st, struct ib_err **err);
 /* Count one write made without fsync (or one existing file relied on) in a batch. */
 void store_batch_note(struct store *st);
 /* Count one file name in dirfd (blobsfd or cachefd) written or relied on without fsync in
- * a batch: the batch's end fsyncs it. */
+ * a batch: the batch's end fsyncs it.  name NULL: a file whose data was fsynced already
+ * but whose rename into dirfd was not: the batch's end fsyncs only dirfd. */
 void store_batch_note_file(struct store *st, int dirfd, const char *name);
 /* Count one snapshot made in a batch.  Its data is never synced (see batch.c). */
 void store_batch_note_snapshot(struct store *st);
