@@ -226,11 +226,13 @@ struct reg_manifest {
 int reg_get_manifest(const struct reg_repo *r, const char *reference, const struct digest *expect,
                      struct reg_manifest *out, struct ib_err **err);
 void reg_manifest_release(struct reg_manifest *m);
-/* Fetch the config and layers of m (an image manifest, stored already) that
- * the store lacks, in parallel, verified; the config must be for want.  With
+/* Fetch the config and layers of m (an image manifest) that the store lacks,
+ * in parallel, verified; the config must be for want.  m, and index (the
+ * index m was chosen from, or NULL), are stored with the config.  With
  * unpack, also make the layers' snapshots as they arrive. */
 int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
-                    const struct reg_platform *want, bool unpack, struct ib_err **err);
+                    const struct reg_manifest *index, const struct reg_platform *want,
+                    bool unpack, struct ib_err **err);
 /* The repository a blob was pulled from on domain (for a cross-repository
  * mount); -1 when unknown.  *repo: caller frees. */
 int reg_blob_source(struct store *st, const char *domain, const struct digest *d, char **repo);

@@ -47,7 +47,7 @@ struct layer_dl {
 struct layers_ctx {
     const struct reg_repo *r;
     struct store *st;
-    const struct digest *manifest; /* stored already */
+    const struct reg_manifest *m, *index; /* stored with the config (config_ready) */
     const struct reg_platform *want;
     struct layer_dl *dl;
     size_t n;
@@ -257,14 +257,22 @@ check_platform(const struct layers_ctx *lc, const char *cfg, size_t len, struct 
     return rc;
 }
 
-/* The config is stored and is cfg: check it, and give the unpacker the image's layers. */
+/* The config is stored and is cfg: check it, store the manifests, and give the unpacker
+ * the image's layers.  (The manifests wait for this: their write, the store's first in
+ * this pull, makes the write batch's journal, while the layers are already coming.) */
 static int
 config_ready(struct layers_ctx *lc, const char *cfg, size_t len, struct ib_err **err)
 {
     if (check_platform(lc, cfg, len, err) < 0)
         return -1;
+    struct digest d = lc->m->digest;
+    if (store_blob_put_buf(lc->st, lc->m->raw.s, lc->m->raw.len, &d, err) < 0)
+        return -1;
+    d = lc->index ? lc->index->digest : d;
+    if (lc->index && store_blob_put_buf(lc->st, lc->index->raw.s, lc->index->raw.len, &d, err) < 0)
+        return -1;
     IB_AUTO(store_image_free) struct store_image *img = NULL;
-    if (store_image_load(lc->st, lc->manifest, &img, err) < 0)
+    if (store_image_load(lc->st, &lc->m->digest, &img, err) < 0)
         return ib_err_prefix(err, "%s", lc->r->refstr);
     if (store_image_nlayers(img) != lc->n)
         return ib_fail(err, IB_E_REGISTRY, "%s: manifest and config disagree on the layers",
@@ -323,12 +331,14 @@ pass_err(struct ib_err **err, struct ib_err **mine)
 
 int
 reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
-                const struct reg_platform *want, bool unpack, struct ib_err **err)
+                const struct reg_manifest *index, const struct reg_platform *want, bool unpack,
+                struct ib_err **err)
 {
     json_t *jl = json_object_get(m->json, "layers");
     struct layers_ctx lc = {.r = r,
                             .st = st,
-                            .manifest = &m->digest,
+                            .m = m,
+                            .index = index,
                             .want = want,
                             .n = json_array_size(jl),
                             .unpack = unpack};

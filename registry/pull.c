@@ -269,10 +269,8 @@ fetch(struct registry_client *c, struct store *st, const struct reg_repo *rp,
     rc = reg_get_manifest(rp, digest_is_set(&want_top) ? want_top.s : reference,
                           digest_is_set(&want_top) ? &want_top : NULL, &m, err);
     struct reg_manifest *mm = &m;
-    if (rc == 0) {
-        *top = m.digest;
-        rc = store_blob_put_buf(st, m.raw.s, m.raw.len, top, err);
-    }
+    if (rc == 0)
+        *top = m.digest; /* stored with the config (reg_pull_layers) */
     if (rc == 0 && is_index(m.media)) {
         struct digest d;
         rc = choose_platform(rp, &m, want, &d, err);
@@ -286,10 +284,8 @@ fetch(struct registry_client *c, struct store *st, const struct reg_repo *rp,
                      mm->media);
     if (rc == 0) {
         manifest = mm->digest;
-        rc = store_blob_put_buf(st, mm->raw.s, mm->raw.len, &manifest, err);
+        rc = reg_pull_layers(rp, st, mm, mm == &m ? NULL : &m, want, unpack, err);
     }
-    if (rc == 0)
-        rc = reg_pull_layers(rp, st, mm, want, unpack, err);
     if (rc == 0)
         rc = prepare(rp, st, &manifest, unpack, out, err);
     reg_manifest_release(&m);
