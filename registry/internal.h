@@ -231,8 +231,8 @@ void reg_manifest_release(struct reg_manifest *m);
  * index m was chosen from, or NULL), are stored with the config.  With
  * unpack, also make the layers' snapshots as they arrive. */
 int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
-                    const struct reg_manifest *index, const struct reg_platform *want,
-                    bool unpack, struct ib_err **err);
+                    const struct reg_manifest *index, const struct reg_platform *want, bool unpack,
+                    struct ib_err **err);
 /* The repository a blob was pulled from on domain (for a cross-repository
  * mount); -1 when unknown.  *repo: caller frees. */
 int reg_blob_source(struct store *st, const char *domain, const struct digest *d, char **repo);
