@@ -148,7 +148,8 @@ struct worker {
  * the fsyncs of layers that finish together overlap) and, for the one
  * unpacker, make the snapshots bottom-up as soon as each layer and those
  * below are stored.  Ends when every layer is stored or failed (and
- * unpacked, or unpacking failed). */
+ * unpacked, or unpacking failed).  Nothing is committed before the config is
+ * there and checked: after a bad config, the downloaded layers are dropped. */
 static void *
 worker(void *arg)
 {
@@ -162,14 +163,20 @@ worker(void *arg)
         struct layer_dl *todo = NULL;
         size_t settled = 0;
         for (size_t i = 0; i < lc->n; i++) {
-            if (lc->dl[i].state == DOWNLOADED && !todo)
+            if (lc->dl[i].state == DOWNLOADED && !todo && (lc->layers || lc->config_err))
                 todo = &lc->dl[i];
             settled += lc->dl[i].state == STORED || lc->dl[i].state == FAILED;
         }
         if (todo) {
             todo->state = COMMITTING;
+            bool drop = lc->config_err != NULL;
             pthread_mutex_unlock(&lc->mu);
-            commit(lc, todo);
+            if (drop) {
+                store_blob_abort(ib_steal(&todo->w));
+                set_state(todo, FAILED); /* no error of its own: the config's is the pull's */
+            } else {
+                commit(lc, todo);
+            }
             pthread_mutex_lock(&lc->mu);
             continue;
         }
@@ -257,14 +264,12 @@ check_platform(const struct layers_ctx *lc, const char *cfg, size_t len, struct 
     return rc;
 }
 
-/* The config is stored and is cfg: check it, store the manifests, and give the unpacker
- * the image's layers.  (The manifests wait for this: their write, the store's first in
+/* The config is checked and stored: store the manifests, and give the workers the
+ * image's layers.  (The manifests wait for this: their write, the store's first in
  * this pull, makes the write batch's journal, while the layers are already coming.) */
 static int
-config_ready(struct layers_ctx *lc, const char *cfg, size_t len, struct ib_err **err)
+config_ready(struct layers_ctx *lc, struct ib_err **err)
 {
-    if (check_platform(lc, cfg, len, err) < 0)
-        return -1;
     struct digest d = lc->m->digest;
     if (store_blob_put_buf(lc->st, lc->m->raw.s, lc->m->raw.len, &d, err) < 0)
         return -1;
@@ -309,9 +314,11 @@ config_done(struct xfer *x)
                          refstr, got.s, lc->cfg_digest.s);
     }
     if (rc == 0)
+        rc = check_platform(lc, x->body.s, x->body.len, &e);
+    if (rc == 0)
         rc = store_blob_put_buf(lc->st, x->body.s, x->body.len, &got, &e);
     if (rc == 0)
-        rc = config_ready(lc, x->body.s, x->body.len, &e);
+        rc = config_ready(lc, &e);
     if (rc < 0) {
         pthread_mutex_lock(&lc->mu);
         lc->config_err = e;
@@ -371,7 +378,9 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_man
         AUTO_BUF struct ib_buf b = IB_BUF_INIT;
         rc = store_blob_read(st, &lc.cfg_digest, REG_CONFIG_LIMIT, &b, err);
         if (rc == 0)
-            rc = config_ready(&lc, b.s, b.len, err);
+            rc = check_platform(&lc, b.s, b.len, err);
+        if (rc == 0)
+            rc = config_ready(&lc, err);
     } else {
         cx = reg_repo_xfer(r, "GET", "blobs/", lc.cfg_digest.s);
         ib_buf_set_limit(&cx->body, REG_CONFIG_LIMIT);

@@ -128,6 +128,10 @@ t "arch aliases (aarch64) are normalized" test "$(digest_of)" = "$m2"
 t_fail "missing platform fails" sh -c "IMGBUILD_ROOT=$T/s5 '$IMGBUILD' pull --platform linux/s390x $R/e2e/multi:1"
 t "... naming the platform and what is there" sh -c "IMGBUILD_ROOT=$T/s5 '$IMGBUILD' pull --platform linux/s390x $R/e2e/multi:1 2>&1 | grep -q 'no manifest for platform linux/s390x (available: linux/amd64, linux/arm64/v8)'"
 t "single-platform image for another platform fails clearly" sh -c "IMGBUILD_ROOT=$T/s5 '$IMGBUILD' pull --platform linux/ppc64le $R/e2e/bb:1 2>&1 | grep -q 'image is for platform linux/amd64 only, not linux/ppc64le'"
+# the config comes with the layers (one transfer batch): a config for another platform
+# cancels them, and what did come is dropped: nothing of the image is stored
+t_fail "into a new store, the same pull fails" sh -c "IMGBUILD_ROOT=$T/s6 '$IMGBUILD' pull --platform linux/ppc64le $R/e2e/bb:1 2>/dev/null"
+t "... and leaves no blob there (no layer, config or manifest)" sh -c "test -d '$T/s6/blobs/sha256' && test -z \"\$(ls -A '$T/s6/blobs/sha256')\""
 
 # ---- TLS with a self-signed CA ---------------------------------------------------------
 P2=$(free_port)
