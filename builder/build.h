@@ -176,9 +176,11 @@ void keyb_add(struct keyb *k, const char *name, const char *value);
 void keyb_final(struct keyb *k, struct digest *out);
 /* Whether s's steps skip the cache: --no-cache, or s named in --no-cache-filter. */
 bool stage_no_cache(const struct bctx *b, const struct bstage *s);
-/* Look up a layer step; 1 hit (layer filled; empty true for an empty RUN), 0 miss. */
-int cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer, bool *empty,
-                 struct ib_err **err);
+/* A layer step's cached result: unless s skips the cache (stage_no_cache), look key up;
+ * on a hit put the layer (or, for an empty step, only the history entry msg) on the
+ * stage's image.  The stage's key becomes key either way.  inputs (the step's "name
+ * value" lines, or NULL) go to --explain-cache.  True on a hit. */
+bool cache_use(struct bstep *sp, const struct digest *key, const char *inputs, const char *msg);
 int cache_record(struct bctx *b, const struct digest *key, const struct store_layer *layer,
                  bool empty, struct ib_err **err);
 /* A text value in the store's cache (JSON string); -1 when missing. */

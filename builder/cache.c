@@ -153,30 +153,46 @@ cache_put_text(struct bctx *b, const char *key, const char *text, const char *co
 
 /* ---- step entries --------------------------------------------------------------------- */
 
-int
-cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer, bool *empty,
-             struct ib_err **err)
+/* Look up a layer step: true on a hit (layer filled; empty for a step that made none). */
+static bool
+cache_lookup(struct bctx *b, const struct digest *key, struct store_layer *layer, bool *empty)
 {
-    (void)err;
     AUTO_FREE char *name = ib_xasprintf("step:%s", digest_hex(key));
     AUTO_BUF struct ib_buf t = IB_BUF_INIT;
     if (cache_get_text(b->st, name, &t) < 0)
-        return 0;
+        return false;
     memset(layer, 0, sizeof(*layer));
     *empty = strcmp(t.s, "E") == 0;
     if (*empty)
-        return 1;
+        return true;
     char d1[80], d2[80], d3[80];
     unsigned long long size;
     if (sscanf(t.s, "L %79s %79s %llu %79s", d1, d2, &size, d3) != 4 ||
         digest_parse(d1, &layer->diff_id, NULL) < 0 || digest_parse(d2, &layer->digest, NULL) < 0 ||
         digest_parse(d3, &layer->chain_id, NULL) < 0)
-        return 0;
+        return false;
     layer->size = size;
     layer->compression = STORE_COMPRESS_NONE;
     if (!store_blob_exists(b->st, &layer->digest))
-        return 0;
-    return 1;
+        return false;
+    return true;
+}
+
+bool
+cache_use(struct bstep *sp, const struct digest *key, const char *inputs, const char *msg)
+{
+    struct bstage *s = sp->s;
+    struct store_layer l;
+    bool empty = false;
+    bool hit = !stage_no_cache(sp->b, s) && cache_lookup(sp->b, key, &l, &empty);
+    if (inputs)
+        cache_explain(sp, inputs, hit);
+    s->key = *key;
+    if (hit && empty)
+        store_image_add_history(s->img, msg);
+    else if (hit)
+        store_image_add_layer(s->img, &l, msg);
+    return hit;
 }
 
 int

@@ -384,16 +384,7 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
     keyb_add(&k, "inputs", inputs.s);
     struct digest key;
     keyb_final(&k, &key);
-    struct store_layer l;
-    bool empty = false;
-    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
-    cache_explain(&sp, inputs.s, hit == 1);
-    s->key = key;
-    if (hit == 1) {
-        if (empty)
-            store_image_add_history(s->img, msg.s);
-        else
-            store_image_add_layer(s->img, &l, msg.s);
+    if (cache_use(&sp, &key, inputs.s, msg.s)) {
         build_step_done(&sp, true, NULL);
     } else {
         rc = run_copy(&j, msg.s, &key, err);
@@ -433,22 +424,12 @@ copy_from_context_dir(struct bctx *b, struct bstage *s, const struct bnamed *nc,
     keyb_add(&k, "inputs", inputs.s);
     struct digest key;
     keyb_final(&k, &key);
-    struct store_layer l;
-    bool empty = false;
-    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
-    cache_explain(sp, inputs.s, hit == 1);
-    s->key = key;
-    if (hit == 1) {
-        if (empty)
-            store_image_add_history(s->img, msg);
-        else
-            store_image_add_layer(s->img, &l, msg);
-    } else {
+    bool hit = cache_use(sp, &key, inputs.s, msg);
+    if (!hit)
         rc = run_copy(&j, msg, &key, err);
-    }
     copyjob_release(&j);
     if (rc == 0)
-        build_step_done(sp, hit == 1, NULL);
+        build_step_done(sp, hit, NULL);
     return rc;
 }
 
@@ -468,15 +449,7 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
     keyb_add(&k, "user", user ? user : "");
     struct digest key;
     keyb_final(&k, &key);
-    struct store_layer l;
-    bool empty = false;
-    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
-    s->key = key;
-    if (hit == 1) {
-        if (empty)
-            store_image_add_history(s->img, msg);
-        else
-            store_image_add_layer(s->img, &l, msg);
+    if (cache_use(&sp, &key, NULL, msg)) {
         build_step_done(&sp, true, NULL);
         return 0;
     }
@@ -505,6 +478,8 @@ stage_mkdir_workdir(struct bctx *b, struct bstage *s, const struct df_instr *in,
             rc = j.upfd < 0 ? ib_fail_errno(err, "open '%s'", upper) : copy_write(&j, err);
             j.ents = NULL;
             j.n = 0;
+            struct store_layer l;
+            bool empty = false;
             if (rc == 0)
                 rc = stage_commit_upper(b, s, upper, msg, &l, &empty, err);
             else

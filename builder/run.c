@@ -219,16 +219,6 @@ stage_commit_upper(struct bctx *b, struct bstage *s, const char *upper, const ch
     return 0;
 }
 
-/* A cached result: the layer (or nothing, for an empty step) on top of the image. */
-static void
-apply_cached(struct bstage *s, const struct store_layer *l, bool empty, const char *msg)
-{
-    if (empty)
-        store_image_add_history(s->img, msg);
-    else
-        store_image_add_layer(s->img, l, msg);
-}
-
 /* ---- RUN ------------------------------------------------------------------------------ */
 
 static int
@@ -460,18 +450,8 @@ dispatch_run(struct bctx *b, struct bstage *s, const struct df_instr *in, struct
 
     struct bstep sp = {.b = b, .s = s, .in = in};
     build_step_start(&sp, in->original);
-    struct store_layer l;
-    bool empty = false;
-    int hit = stage_no_cache(b, s) ? 0 : cache_lookup(b, &key, &l, &empty, err);
-    if (hit < 0) {
+    if (cache_use(&sp, &key, inputs.s, msg.s)) {
         runmount_release(&rm);
-        return -1;
-    }
-    cache_explain(&sp, inputs.s, hit == 1);
-    s->key = key;
-    if (hit) {
-        runmount_release(&rm);
-        apply_cached(s, &l, empty, msg.s);
         build_step_done(&sp, true, NULL);
         return 0;
     }
