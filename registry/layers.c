@@ -9,9 +9,12 @@
  * wait for the disk.
  *
  * The config does not hold the layers back (a round trip less): it is
- * checked when it arrives, on the driving thread.  A config that fails, or
- * is for another platform, cancels the layer downloads (their sinks fail)
- * and is the pull's error.
+ * checked when it arrives, on the driving thread, and stored by a worker
+ * (with the manifests: the pull's first write, which makes the write
+ * batch's journal, never blocks the transfers).  No layer is committed
+ * before that.  A config that fails, or is for another platform, cancels
+ * the layer downloads (their sinks fail), the layers that came are dropped,
+ * and it is the pull's error.
  *
  * When the caller wants the snapshots now, a worker also unpacks each layer
  * as soon as the config is there and the layer and those below it are
@@ -31,6 +34,10 @@
 IB_DEFINE_AUTO(struct store_image, store_image_free)
 
 enum { WAITING, DOWNLOADED, COMMITTING, STORED, FAILED };
+
+/* The config: COMING (its transfer runs), ARRIVED (checked; a worker is to store it),
+ * STORING, READY (stored with the manifests; layers known) or FAILED (config_err). */
+enum { CFG_COMING, CFG_ARRIVED, CFG_STORING, CFG_READY, CFG_FAILED };
 
 #define MAX_WORKERS 4 /* commit threads */
 
@@ -55,8 +62,10 @@ struct layers_ctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* under mu: */
-    struct store_layer *layers; /* the image's layers (chain ids), once the config is stored */
-    struct ib_err *config_err;  /* the config failed: the pull's error */
+    int cfg;                    /* CFG_* */
+    struct ib_buf cfg_body;     /* ARRIVED: the config, for a worker to store */
+    struct store_layer *layers; /* READY: the image's layers (chain ids) */
+    struct ib_err *config_err;  /* FAILED: the pull's error */
     struct ib_err *unpack_err;
     struct digest cfg_digest;
     bool cancel; /* the layer downloads stop (read without mu by the sinks) */
@@ -150,6 +159,8 @@ struct worker {
  * below are stored.  Ends when every layer is stored or failed (and
  * unpacked, or unpacking failed).  Nothing is committed before the config is
  * there and checked: after a bad config, the downloaded layers are dropped. */
+static void store_config(struct layers_ctx *lc);
+
 static void *
 worker(void *arg)
 {
@@ -160,16 +171,24 @@ worker(void *arg)
     const struct digest *parent = NULL;
     pthread_mutex_lock(&lc->mu);
     for (;;) {
+        if (lc->cfg == CFG_ARRIVED) { /* first: the layers' commits wait for it */
+            lc->cfg = CFG_STORING;
+            pthread_mutex_unlock(&lc->mu);
+            store_config(lc);
+            pthread_mutex_lock(&lc->mu);
+            continue;
+        }
+        bool cfg_settled = lc->cfg == CFG_READY || lc->cfg == CFG_FAILED;
         struct layer_dl *todo = NULL;
         size_t settled = 0;
         for (size_t i = 0; i < lc->n; i++) {
-            if (lc->dl[i].state == DOWNLOADED && !todo && (lc->layers || lc->config_err))
+            if (lc->dl[i].state == DOWNLOADED && !todo && cfg_settled)
                 todo = &lc->dl[i];
             settled += lc->dl[i].state == STORED || lc->dl[i].state == FAILED;
         }
         if (todo) {
             todo->state = COMMITTING;
-            bool drop = lc->config_err != NULL;
+            bool drop = lc->cfg == CFG_FAILED;
             pthread_mutex_unlock(&lc->mu);
             if (drop) {
                 store_blob_abort(ib_steal(&todo->w));
@@ -181,9 +200,10 @@ worker(void *arg)
             continue;
         }
         if (unpacking &&
-            (lc->config_err || (next_unpack < lc->n && lc->dl[next_unpack].state == FAILED)))
+            (lc->cfg == CFG_FAILED || (next_unpack < lc->n && lc->dl[next_unpack].state == FAILED)))
             unpacking = false;
-        if (unpacking && lc->layers && next_unpack < lc->n && lc->dl[next_unpack].state == STORED) {
+        if (unpacking && lc->cfg == CFG_READY && next_unpack < lc->n &&
+            lc->dl[next_unpack].state == STORED) {
             struct store_layer *l = &lc->layers[next_unpack];
             pthread_mutex_unlock(&lc->mu);
             struct ib_err *e = NULL;
@@ -198,8 +218,8 @@ worker(void *arg)
             unpacking = rc == 0;
             continue;
         }
-        /* (a config that never came is a config_err: http_run ends every transfer) */
-        if (settled == lc->n && (!unpacking || next_unpack == lc->n))
+        /* (http_run ends every transfer: the config is READY or FAILED in the end) */
+        if (cfg_settled && settled == lc->n && (!unpacking || next_unpack == lc->n))
             break;
         pthread_cond_wait(&lc->cv, &lc->mu);
     }
@@ -287,9 +307,34 @@ config_ready(struct layers_ctx *lc, struct ib_err **err)
         layers[i] = *store_image_layer(img, i);
     pthread_mutex_lock(&lc->mu);
     lc->layers = layers;
+    lc->cfg = CFG_READY;
     pthread_cond_broadcast(&lc->cv);
     pthread_mutex_unlock(&lc->mu);
     return 0;
+}
+
+/* The config failed (e): it is the pull's error, and the layer downloads stop. */
+static void
+config_failed(struct layers_ctx *lc, struct ib_err *e)
+{
+    pthread_mutex_lock(&lc->mu);
+    lc->config_err = e;
+    lc->cfg = CFG_FAILED;
+    __atomic_store_n(&lc->cancel, true, __ATOMIC_RELAXED);
+    pthread_cond_broadcast(&lc->cv);
+    pthread_mutex_unlock(&lc->mu);
+}
+
+/* A worker: store the config that arrived (off the driving thread: the first write of
+ * the pull makes the write batch's journal, two fsyncs), then config_ready. */
+static void
+store_config(struct layers_ctx *lc)
+{
+    struct ib_err *e = NULL;
+    struct digest d = lc->cfg_digest;
+    if (store_blob_put_buf(lc->st, lc->cfg_body.s, lc->cfg_body.len, &d, &e) < 0 ||
+        config_ready(lc, &e) < 0)
+        config_failed(lc, e);
 }
 
 /* The driving thread: the config's transfer has its final answer. */
@@ -315,17 +360,16 @@ config_done(struct xfer *x)
     }
     if (rc == 0)
         rc = check_platform(lc, x->body.s, x->body.len, &e);
-    if (rc == 0)
-        rc = store_blob_put_buf(lc->st, x->body.s, x->body.len, &got, &e);
-    if (rc == 0)
-        rc = config_ready(lc, &e);
     if (rc < 0) {
-        pthread_mutex_lock(&lc->mu);
-        lc->config_err = e;
-        __atomic_store_n(&lc->cancel, true, __ATOMIC_RELAXED);
-        pthread_cond_broadcast(&lc->cv);
-        pthread_mutex_unlock(&lc->mu);
+        config_failed(lc, e);
+        return;
     }
+    pthread_mutex_lock(&lc->mu);
+    lc->cfg_body = x->body;
+    ib_buf_init(&x->body);
+    lc->cfg = CFG_ARRIVED;
+    pthread_cond_broadcast(&lc->cv);
+    pthread_mutex_unlock(&lc->mu);
 }
 
 static int
@@ -367,6 +411,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_man
             return ib_err_prefix(err, "%s: manifest layer %zu", r->refstr, i);
         }
     }
+    ib_buf_init(&lc.cfg_body);
     pthread_mutex_init(&lc.mu, NULL);
     pthread_cond_init(&lc.cv, NULL);
     AUTO_FREE struct xfer **xs = ib_xcalloc(lc.n + 1, sizeof(*xs));
@@ -425,6 +470,11 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_man
         AUTO_ERR struct ib_err *ignored = NULL; /* each transfer keeps its own error */
         http_run(r->c, xs, nx, r->c->opts.parallel, &ignored);
     }
+    pthread_mutex_lock(&lc.mu);
+    bool never = lc.cfg == CFG_COMING; /* http_run did not run (an error before) */
+    pthread_mutex_unlock(&lc.mu);
+    if (never)
+        config_failed(&lc, NULL);
     for (size_t i = 0; i < lc.n; i++) {
         struct layer_dl *d = &lc.dl[i];
         if (d->state == WAITING) /* never started (an error before) */
@@ -449,6 +499,7 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_man
         rc = pass_err(err, &lc.unpack_err);
     ib_err_free(lc.unpack_err);
     ib_err_free(lc.config_err);
+    ib_buf_release(&lc.cfg_body);
     reg_xfer_free(cx);
     free(lc.layers);
     pthread_mutex_destroy(&lc.mu);
