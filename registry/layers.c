@@ -475,11 +475,12 @@ reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_man
     pthread_mutex_unlock(&lc.mu);
     if (never)
         config_failed(&lc, NULL);
-    for (size_t i = 0; i < lc.n; i++) {
-        struct layer_dl *d = &lc.dl[i];
-        if (d->state == WAITING) /* never started (an error before) */
-            set_state(d, FAILED);
-    }
+    pthread_mutex_lock(&lc.mu);
+    for (size_t i = 0; i < lc.n; i++)
+        if (lc.dl[i].state == WAITING) /* never started (an error before) */
+            lc.dl[i].state = FAILED;
+    pthread_cond_broadcast(&lc.cv);
+    pthread_mutex_unlock(&lc.mu);
     for (size_t i = 0; i < nw; i++)
         if (wks[i].started)
             pthread_join(wks[i].th, NULL);
