@@ -14,8 +14,8 @@
  * --keep-git-dir=true or ?keep-git-dir (which keep it only for the whole tree, as BuildKit
  * does; the two must agree when both are given).  Every mtime is the commit's committer time:
  * BuildKit's "git mtime=commit" mode (what it uses with SOURCE_DATE_EPOCH; its default is the
- * checkout time), so a commit always gives the same layer.  --checksum is the expected commit id or a prefix of it (or of an annotated tag's
- * object id).
+ * checkout time), so a commit always gives the same layer.  --checksum is the expected commit id or
+ * a prefix of it (or of an annotated tag's object id).
  */
 #include "builder/copy.h"
 
