@@ -60,6 +60,11 @@ bool gitsrc_is_ssh(const char *remote);
  * query that contradicts the fragment.  Release with gitsrc_url_release. */
 int gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err);
 void gitsrc_url_release(struct gitsrc_url *u);
+/* The query q (len bytes, after the '?') of src into u, which holds what src's fragment gave
+ * (gitquery.c); fails, naming src, on an unknown or repeated key, an empty value or a bad
+ * boolean, tag with branch, or a ref, subdir or commit that differs from the fragment's. */
+int gitsrc_query_apply(const char *src, const char *q, size_t len, struct gitsrc_url *u,
+                       struct ib_err **err);
 /* The URL with a password replaced by "xxxxx" (for messages, keys, .git/config); caller
  * frees. */
 char *gitsrc_redact(const char *remote);

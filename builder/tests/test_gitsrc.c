@@ -412,6 +412,7 @@ TEST(parse_query_errors)
         {"https://h/r.git?checksum=abc##commit=abd", "commit conflicts: 'abd' vs 'abc'"},
         {"https://h/r.git?ref=%zz", "invalid escape in query 'ref=%zz'"},
         {"https://h/r.git?ref=a%00b", "invalid escape in query"},
+        {"https://h/r.git?subdir=a%0Ab", "invalid escape in query"},
         {"https://h/r.git?checksum=xyz", "invalid commit 'xyz'"},
         {"https://h/r.git?ref=--upload-pack=x", "invalid git ref '--upload-pack=x'"},
         {"https://h/r.git?subdir=../etc", "subdir '../etc' leaves the repository"},
