@@ -1,20 +1,21 @@
 /* builder/addgit.c: ADD <git ref> <dest>: a repository (or one directory of it) at one
- * commit, copied like a directory source of COPY.
+ * commit, copied like a directory source of COPY.  The URL's options (a fragment, or
+ * BuildKit's query form "?ref=..&subdir=..&keep-git-dir=..&submodules=..") are gitsrc.c's.
  *
  * While the step's cache key is computed, the ref is resolved to a commit with `git
  * ls-remote` (not at all for a full commit id), so an unchanged remote hits the cache without
  * any fetch.  The key holds the commit, the subdir, --keep-git-dir and the destination (and
- * the other flags, as for every COPY/ADD).  Only on a miss (or with --no-cache) is that
- * commit fetched, shallow, into a temporary dir of the store, checked out there (submodules
- * too) and copied from it.
+ * the other flags, as for every COPY/ADD; "submodules=false" only when they are off).  Only on a
+ * miss (or with --no-cache) is that commit fetched, shallow, into a temporary dir of the store,
+ * checked out there (submodules too) and copied from it.
  *
  * What lands in the image is what BuildKit documents: files 0644, or 0755 when executable in
  * git; dirs 0755; symlinks as links; owner 0:0 unless --chown; no .git unless
- * --keep-git-dir=true (which keeps it only for the whole tree, as BuildKit does).  Every
- * mtime is the commit's committer time: BuildKit's "git mtime=commit" mode (what it uses with
- * SOURCE_DATE_EPOCH; its default is the checkout time), so a commit always gives the same
- * layer.  --checksum is the expected commit id or a prefix of it (or of an annotated tag's
- * object id).
+ * --keep-git-dir=true or ?keep-git-dir (which keep it only for the whole tree, as BuildKit
+ * does; the two must agree when both are given).  Every mtime is the commit's committer time:
+ * BuildKit's "git mtime=commit" mode (what it uses with SOURCE_DATE_EPOCH; its default is the
+ * checkout time), so a commit always gives the same layer.  --checksum is the expected commit id or
+ * a prefix of it (or of an annotated tag's object id).
  */
 #include "builder/copy.h"
 
@@ -38,7 +39,7 @@ IB_DEFINE_AUTO(struct df_ignore, df_ignore_free)
 struct copy_git {
     struct gitsrc_url url;
     struct gitsrc_rev rev;
-    bool keep;   /* --keep-git-dir, and the whole tree */
+    bool keep;   /* --keep-git-dir (or the URL's ?keep-git-dir=), and the whole tree */
     char *shown; /* "URL" or "URL" (ref 'REF') for messages, password redacted */
 };
 
@@ -146,24 +147,6 @@ tmp_home(struct bctx *b, char **tmp, char **home, struct ib_err **err)
     return 0;
 }
 
-static int
-parse_bool(const char *v, bool *out)
-{
-    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True", NULL};
-    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False", NULL};
-    for (size_t i = 0; yes[i]; i++) {
-        if (strcmp(v, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcmp(v, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static bool
 prefix_of(const char *want, const char *id)
 {
@@ -176,8 +159,8 @@ prefix_of(const char *want, const char *id)
     return true;
 }
 
-/* --checksum (and a "##commit=" in the URL) must be a prefix of the commit id, or of the
- * annotated tag's own id. */
+/* --checksum (and a "##commit=" or "?checksum=" in the URL) must be a prefix of the commit id, or
+ * of the annotated tag's own id. */
 static int
 check_commit(const struct copy_git *cg, const char *want, const char *what, struct ib_err **err)
 {
@@ -197,11 +180,16 @@ copy_add_git(struct copyjob *j, const char *src, struct ib_err **err)
     IB_AUTO(copy_git_free) struct copy_git *cg = ib_xcalloc(1, sizeof(*cg));
     if (gitsrc_url_parse(src, &cg->url, err) < 0)
         return -1;
-    const char *v = instr_flag(j->in, "keep-git-dir");
-    if (v && parse_bool(v, &cg->keep) < 0)
-        return ib_fail(err, IB_E_PARSE, "invalid --keep-git-dir '%s' (expected true or false)", v);
-    cg->keep = cg->keep && !*cg->url.subdir;
     AUTO_FREE char *red = gitsrc_redact(cg->url.remote);
+    const char *v = instr_flag(j->in, "keep-git-dir");
+    bool flag = false;
+    if (v && gitsrc_parse_bool(v, &flag) < 0)
+        return ib_fail(err, IB_E_PARSE, "invalid --keep-git-dir '%s' (expected true or false)", v);
+    if (v && cg->url.keep_git_dir >= 0 && flag != (cg->url.keep_git_dir == 1))
+        return ib_fail(err, IB_E_PARSE,
+                       "'%s': --keep-git-dir=%s conflicts with keep-git-dir=%s in the URL", red, v,
+                       cg->url.keep_git_dir ? "true" : "false");
+    cg->keep = (cg->url.keep_git_dir >= 0 ? cg->url.keep_git_dir == 1 : flag) && !*cg->url.subdir;
     cg->shown = cg->url.ref ? ib_xasprintf("'%s' (ref '%s')", red, cg->url.ref)
                             : ib_xasprintf("'%s' (ref HEAD)", red);
     AUTO_FREE char *git = NULL;
@@ -220,7 +208,7 @@ copy_add_git(struct copyjob *j, const char *src, struct ib_err **err)
     if (rc < 0)
         return ib_err_prefix(err, "git repository %s", cg->shown);
     if (check_commit(cg, j->checksum, "--checksum=", err) < 0 ||
-        check_commit(cg, cg->url.commit, "##commit=", err) < 0)
+        check_commit(cg, cg->url.commit, cg->url.commit_key, err) < 0)
         return -1;
     IB_GROW(j->ents, j->n + 1, j->cap);
     struct copy_ent *e = &j->ents[j->n++];
@@ -242,6 +230,8 @@ copy_git_inputs(const struct copy_ent *e, struct ib_buf *inputs)
     if (cg->keep) /* the ref and the tag object show in .git */
         ib_buf_addf(inputs, " ref %s object %s", cg->rev.refname ? cg->rev.refname : "-",
                     *cg->rev.object ? cg->rev.object : "-");
+    if (!cg->url.submodules) /* only when off: the keys of earlier builds stay valid */
+        ib_buf_adds(inputs, " submodules=false");
     ib_buf_addf(inputs, " -> /%s\n", e->dst);
 }
 

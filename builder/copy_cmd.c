@@ -243,8 +243,9 @@ collect_all(struct copyjob *j, struct ib_buf *inputs, struct ib_err **err)
     struct bctx *b = j->b;
     const struct df_instr *in = j->in;
     bool multi = j->srcs.n > 1;
-    for (size_t i = 0; i < j->srcs.n; i++)
-        multi = multi || strpbrk(j->srcs.v[i], "*?[");
+    for (size_t i = 0; i < j->srcs.n; i++) /* a wildcard; a URL's '?' starts its query */
+        multi = multi || (strpbrk(j->srcs.v[i], "*?[") && !gitsrc_is_git(j->srcs.v[i]) &&
+                          !strstr(j->srcs.v[i], "://"));
     if (multi && !j->dest_dir)
         return build_fail_at(b, in, IB_E_BUILD, err,
                              "when using %s with more than one source file, the destination "

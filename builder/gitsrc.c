@@ -151,8 +151,6 @@ parse_csv(struct gitsrc_url *u, const char *f, struct ib_err **err)
         free(*slot);
         *slot = ib_xstrdup(eq + 1);
     }
-    if (u->commit && !u->ref)
-        u->ref = ib_xstrdup(u->commit);
     return 0;
 }
 
@@ -171,10 +169,14 @@ int
 gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err)
 {
     memset(out, 0, sizeof(*out));
+    out->keep_git_dir = -1;
+    out->submodules = true;
     if (src[0] == '-' || host_of(src)[0] == '-')
         return ib_fail(err, IB_E_PARSE, "'%s': a git URL or host can't start with '-'", src);
     const char *hash = strchr(src, '#');
-    out->remote = hash ? ib_xstrndup(src, (size_t)(hash - src)) : ib_xstrdup(src);
+    size_t base = hash ? (size_t)(hash - src) : strlen(src);
+    const char *qm = memchr(src, '?', base);
+    out->remote = ib_xstrndup(src, qm ? (size_t)(qm - src) : base);
     const char *f = hash ? hash + 1 : "";
     int rc = 0;
     if (*f == '#') {
@@ -188,6 +190,12 @@ gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err)
         free(out->ref);
         out->ref = NULL;
     }
+    if (rc == 0 && out->commit)
+        out->commit_key = "##commit=";
+    if (rc == 0 && qm)
+        rc = gitsrc_query_apply(src, qm + 1, base - (size_t)(qm + 1 - src), out, err);
+    if (rc == 0 && out->commit && !out->ref) /* the commit is the ref when none is named */
+        out->ref = ib_xstrdup(out->commit);
     if (rc == 0 && out->ref && !ref_ok(out->ref))
         rc = ib_fail(err, IB_E_PARSE, "'%s': invalid git ref '%s'", src, out->ref);
     if (rc == 0 && out->commit && !hex(out->commit, 1, 64))
@@ -814,7 +822,8 @@ gitsrc_checkout(const struct gitsrc_run *g, const struct gitsrc_url *u, const st
     struct stat st;
     const char *subs[] = {"submodule",   "--quiet",   "update", "--init",
                           "--recursive", "--depth=1", NULL};
-    if (lstat(gm, &st) == 0 && S_ISREG(st.st_mode) && run(g, dir, subs, NULL, err) < 0)
+    if (u->submodules && lstat(gm, &st) == 0 && S_ISREG(st.st_mode) &&
+        run(g, dir, subs, NULL, err) < 0)
         return -1;
     AUTO_FREE char *red = gitsrc_redact(u->remote);
     const char *seturl[] = {"remote", "set-url", "--", "origin", red, NULL};

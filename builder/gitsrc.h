@@ -3,8 +3,11 @@
  * one commit with the host's git binary.
  *
  * A source is a git URL as BuildKit reads one: http:// or https:// whose path ends in ".git",
- * git://, ssh://, or scp-like user@host:path; then an optional fragment "#REF[:SUBDIR]" or
- * "##ref=REF,subdir=SUBDIR,commit=ID".  git always runs with a clean environment (HOME an
+ * git://, ssh://, or scp-like user@host:path; then an optional query of options (BuildKit
+ * 0.24's "?ref=R&tag=T&branch=B&subdir=S&checksum=ID&keep-git-dir=BOOL&submodules=BOOL",
+ * values percent-decoded, "commit" an alias of "checksum", stripped from the remote given to
+ * git) and an optional fragment "#REF[:SUBDIR]" or "##ref=REF,subdir=SUBDIR,commit=ID" (a
+ * ref or subdir in both must agree).  git always runs with a clean environment (HOME an
  * empty dir, no system or global config, no terminal prompt, only the http, https, ssh and
  * git protocols), a timeout, and the URL after "--".
  */
@@ -18,10 +21,13 @@
 #include "common/strv.h"
 
 struct gitsrc_url {
-    char *remote; /* the repository, as given to git (no fragment) */
+    char *remote; /* the repository, as given to git (no query, no fragment) */
     char *ref;    /* branch, tag, full commit id or other ref; NULL: the remote's HEAD */
     char *subdir; /* clean and relative; "" for the whole tree */
-    char *commit; /* "##commit=ID": an expected commit (prefix), or NULL */
+    char *commit; /* "##commit=ID", "?checksum=ID": an expected commit (prefix), or NULL */
+    const char *commit_key; /* where commit came from: "##commit=", "?checksum=", "?commit=" */
+    int keep_git_dir;       /* "?keep-git-dir=BOOL": 1 or 0; -1 when not in the URL */
+    bool submodules;        /* check out submodules (true unless "?submodules=false") */
 };
 
 struct gitsrc_rev {
@@ -50,10 +56,15 @@ struct gitsrc_run {
 bool gitsrc_is_git(const char *src);
 /* Whether a repository URL (no fragment) goes over ssh: ssh:// or scp-like user@host:path. */
 bool gitsrc_is_ssh(const char *remote);
-/* Split a git source into its parts; fails on a bad fragment, ref or subdir.  Release with
- * gitsrc_url_release. */
+/* Split a git source into its parts; fails on a bad query, fragment, ref or subdir, or a
+ * query that contradicts the fragment.  Release with gitsrc_url_release. */
 int gitsrc_url_parse(const char *src, struct gitsrc_url *out, struct ib_err **err);
 void gitsrc_url_release(struct gitsrc_url *u);
+/* The query q (len bytes, after the '?') of src into u, which holds what src's fragment gave
+ * (gitquery.c); fails, naming src, on an unknown or repeated key, an empty value or a bad
+ * boolean, tag with branch, or a ref, subdir or commit that differs from the fragment's. */
+int gitsrc_query_apply(const char *src, const char *q, size_t len, struct gitsrc_url *u,
+                       struct ib_err **err);
 /* The URL with a password replaced by "xxxxx" (for messages, keys, .git/config); caller
  * frees. */
 char *gitsrc_redact(const char *remote);
@@ -72,6 +83,9 @@ void gitsrc_auth_ids(const char *remote, struct ib_strv *ids);
  * the ID, on an empty value or a control character. */
 int gitsrc_auth_header(const char *id, const char *secret, size_t len, struct ib_buf *out,
                        struct ib_err **err);
+/* A boolean as Go's strconv.ParseBool reads one (1 t T TRUE true True, 0 f F FALSE false
+ * False); -1 for anything else. */
+int gitsrc_parse_bool(const char *v, bool *out);
 /* 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
 bool gitsrc_is_commit_id(const char *s);
 /* Pick ref from `git ls-remote` output as BuildKit does: "refs/REF" itself, else the branch
@@ -91,8 +105,8 @@ int gitsrc_known_hosts(const char **path, struct ib_err **err);
 int gitsrc_resolve(const struct gitsrc_run *g, const struct gitsrc_url *u, struct gitsrc_rev *out,
                    struct ib_err **err);
 /* Fetch r's commit of u (shallow) into dir (an empty dir) and check it out there, submodules
- * included; keep_git_dir leaves a usable .git (origin's URL redacted, the branch checked out
- * when the ref is one).  *ctime: the commit's committer time. */
+ * included unless u->submodules is false; keep_git_dir leaves a usable .git (origin's URL redacted,
+ * the branch checked out when the ref is one).  *ctime: the commit's committer time. */
 int gitsrc_checkout(const struct gitsrc_run *g, const struct gitsrc_url *u,
                     const struct gitsrc_rev *r, const char *dir, bool keep_git_dir,
                     long long *ctime, struct ib_err **err);

@@ -1,5 +1,6 @@
 /* builder/tests/test_gitsrc.c: git sources of ADD: which sources are git URLs (BuildKit's
- * rules), their fragments (#ref:subdir and ##key=value), ref and subdir checks, password
+ * rules), their queries (?ref=..&subdir=..) and fragments (#ref:subdir and ##key=value), how
+ * the two combine, ref and subdir checks, Go's booleans, password
  * redaction, and picking a ref from `git ls-remote` output. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ TEST(is_git_url)
         {"https://github.com/moby/buildkit.git#v0.10.1:docs", true},
         {"HTTPS://example.com/r.git", true},
         {"http://127.0.0.1:8080/repo.git?x=1#main", true},
+        {"https://h/repo.git?ref=main&subdir=docs", true},
+        {"git@h:o/r.git?tag=v1", true},
         {"https://example.com/repo", false},      /* HTTP without .git: a download */
         {"https://example.com/repo.git/", false}, /* the path must end in .git */
         {"https://example.com/file.tar.gz", false},
@@ -324,5 +327,117 @@ TEST(auth_header_refuses)
         ib_test_case(rc < 0 && e && strcmp(e->msg, v[i].msg) == 0 && !b.len, "refuse case %zu: %s",
                      i, e ? e->msg : "(accepted)");
         ib_err_free(e);
+    }
+}
+
+/* BuildKit 0.24's query form: options after the path, before any fragment */
+TEST(parse_query)
+{
+    static const struct {
+        const char *src, *remote, *ref, *subdir, *commit, *commit_key;
+        int keep; /* -1: not in the URL */
+        bool subs;
+    } v[] = {
+        {"https://h/r.git?ref=main", "https://h/r.git", "main", "", NULL, NULL, -1, true},
+        {"https://h/r.git?tag=v1", "https://h/r.git", "refs/tags/v1", "", NULL, NULL, -1, true},
+        {"https://h/r.git?tag=refs/tags/v1", "https://h/r.git", "refs/tags/v1", "", NULL, NULL, -1,
+         true},
+        {"https://h/r.git?branch=dev&subdir=docs", "https://h/r.git", "refs/heads/dev", "docs",
+         NULL, NULL, -1, true},
+        {"https://h/r.git?ref=refs%2Fheads%2Fmain&subdir=a%2F.%2Fb", "https://h/r.git",
+         "refs/heads/main", "a/b", NULL, NULL, -1, true},
+        {"https://h/r.git?checksum=abc123", "https://h/r.git", "abc123", "", "abc123",
+         "?checksum=", -1, true},
+        {"https://h/r.git?ref=v1&commit=abc", "https://h/r.git", "v1", "", "abc", "?commit=", -1,
+         true},
+        {"https://h/r.git?keep-git-dir", "https://h/r.git", NULL, "", NULL, NULL, 1, true},
+        {"https://h/r.git?keep-git-dir=&submodules=false", "https://h/r.git", NULL, "", NULL, NULL,
+         1, false},
+        {"https://h/r.git?keep-git-dir=F&submodules=T", "https://h/r.git", NULL, "", NULL, NULL, 0,
+         true},
+        {"https://h/r.git?submodules=0&&", "https://h/r.git", NULL, "", NULL, NULL, -1, false},
+        {"git@h:o/r.git?tag=v1", "git@h:o/r.git", "refs/tags/v1", "", NULL, NULL, -1, true},
+        {"ssh://git@h:2222/o/r?branch=x#:sub", "ssh://git@h:2222/o/r", "refs/heads/x", "sub", NULL,
+         NULL, -1, true},
+        {"git://h/r.git?ref=main#main:docs", "git://h/r.git", "main", "docs", NULL, NULL, -1, true},
+        {"https://h/r.git?subdir=docs##ref=v1,subdir=docs", "https://h/r.git", "v1", "docs", NULL,
+         NULL, -1, true},
+        {"https://h/r.git?checksum=abc##commit=abc", "https://h/r.git", "abc", "", "abc",
+         "?checksum=", -1, true},
+        {"https://h/r.git##commit=abc", "https://h/r.git", "abc", "", "abc", "##commit=", -1, true},
+        {"https://h/r.git?ref=v+1", "https://h/r.git", NULL, NULL, NULL, NULL, -1, true}, /* ' ' */
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct gitsrc_url u;
+        struct ib_err *err = NULL;
+        int rc = gitsrc_url_parse(v[i].src, &u, &err);
+        bool ok;
+        if (!v[i].subdir) {
+            ok = rc < 0;
+        } else {
+            ok = rc == 0 && strcmp(u.remote, v[i].remote) == 0 &&
+                 (v[i].ref ? u.ref && strcmp(u.ref, v[i].ref) == 0 : !u.ref) &&
+                 strcmp(u.subdir, v[i].subdir) == 0 &&
+                 (v[i].commit ? u.commit && strcmp(u.commit, v[i].commit) == 0 : !u.commit) &&
+                 (v[i].commit_key ? u.commit_key && strcmp(u.commit_key, v[i].commit_key) == 0
+                                  : !u.commit_key) &&
+                 u.keep_git_dir == v[i].keep && u.submodules == v[i].subs;
+        }
+        if (rc == 0)
+            gitsrc_url_release(&u);
+        ib_test_case(ok, "parse %s%s%s", v[i].src, rc < 0 ? ": " : "", rc < 0 ? err->msg : "");
+        ib_err_free(err);
+    }
+}
+
+TEST(parse_query_errors)
+{
+    static const struct {
+        const char *src, *msg;
+    } v[] = {
+        {"https://h/r.git?x=1", "'https://h/r.git?x=1': unexpected query 'x'"},
+        {"https://h/r.git?Ref=main", "unexpected query 'Ref'"},
+        {"https://h/r.git?ref=a&ref=b", "': query 'ref' has multiple values"},
+        {"https://h/r.git?checksum=a&commit=a", "query 'commit' has multiple values"},
+        {"https://h/r.git?ref=", "'https://h/r.git?ref=': query 'ref' has no value"},
+        {"https://h/r.git?subdir", "query 'subdir' has no value"},
+        {"https://h/r.git?tag=", "query 'tag' has no value"},
+        {"https://h/r.git?keep-git-dir=yes", "query 'keep-git-dir' has an invalid value 'yes'"},
+        {"https://h/r.git?submodules=2", "query 'submodules' has an invalid value '2'"},
+        {"https://h/r.git?tag=v1&branch=main", "': branch conflicts with tag"},
+        {"https://h/r.git?ref=main#dev", "': ref conflicts: 'dev' vs 'main'"},
+        {"https://h/r.git?ref=main&tag=v1", "ref conflicts: 'main' vs 'refs/tags/v1'"},
+        {"https://h/r.git?branch=dev##ref=main", "ref conflicts: 'main' vs 'refs/heads/dev'"},
+        {"https://h/r.git?subdir=a#main:b", "': subdir conflicts: 'b' vs 'a'"},
+        {"https://h/r.git?checksum=abc##commit=abd", "commit conflicts: 'abd' vs 'abc'"},
+        {"https://h/r.git?ref=%zz", "invalid escape in query 'ref=%zz'"},
+        {"https://h/r.git?ref=a%00b", "invalid escape in query"},
+        {"https://h/r.git?subdir=a%0Ab", "invalid escape in query"},
+        {"https://h/r.git?checksum=xyz", "invalid commit 'xyz'"},
+        {"https://h/r.git?ref=--upload-pack=x", "invalid git ref '--upload-pack=x'"},
+        {"https://h/r.git?subdir=../etc", "subdir '../etc' leaves the repository"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct gitsrc_url u;
+        struct ib_err *err = NULL;
+        int rc = gitsrc_url_parse(v[i].src, &u, &err);
+        bool ok = rc < 0 && err && strstr(err->msg, v[i].msg) && !strchr(err->msg, '\n');
+        if (rc == 0)
+            gitsrc_url_release(&u);
+        ib_test_case(ok, "error %s: %s", v[i].src, err ? err->msg : "(parsed)");
+        ib_err_free(err);
+    }
+}
+
+TEST(parse_bool_as_go)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    static const char *const bad[] = {"", "yes", "tRUE", "2", " true", "on"};
+    for (size_t i = 0; i < 6; i++) {
+        bool b = false;
+        CHECK(gitsrc_parse_bool(yes[i], &b) == 0 && b);
+        CHECK(gitsrc_parse_bool(no[i], &b) == 0 && !b);
+        CHECK(gitsrc_parse_bool(bad[i], &b) < 0);
     }
 }

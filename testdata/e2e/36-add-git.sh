@@ -46,7 +46,8 @@ C1=$(git -C "$W" rev-parse HEAD)
 git -C "$W" tag -a v1 -m "release 1"
 git -C "$W" tag light
 TAGOBJ=$(git -C "$W" rev-parse v1)
-git -C "$W" checkout -qb dev && echo dev >"$W/dev.txt" && commit 1700000100 c2
+git -C "$W" checkout -qb dev && echo dev >"$W/dev.txt" && echo devdoc >"$W/docs/dev.md"
+commit 1700000100 c2
 C2=$(git -C "$W" rev-parse HEAD)
 git -C "$W" checkout -qb withsub main
 printf '[submodule "lib"]\n\tpath = lib\n\turl = ../lib.git\n' >"$W/.gitmodules"
@@ -118,6 +119,65 @@ t "git:// (git daemon)" eval "[ \"\$(cat $R/daemon/dev.txt)\" = dev ]"
 t "history shows the instruction" eval "ib inspect gitall | jq -r '.[0].History[].created_by' | grep -qx 'ADD $U#main:docs /sub # buildkit'"
 t "the store's tmp dir is left empty" eval "[ -z \"\$(ls -A $IMGBUILD_ROOT/tmp)\" ]"
 
+# ---- the query form (BuildKit 0.24): ?ref=, tag, branch, subdir, checksum/commit, ... -----------
+Q="$T/q"
+mkdir -p "$Q"
+P3=$(echo "$C3" | cut -c1-12)
+cat >"$Q/Dockerfile" <<EOF
+FROM busybox
+ADD $U?ref=dev /qref
+ADD $U?tag=v1 /qtag
+ADD $U?branch=dev /qbranch
+ADD $U?subdir=docs /qsub
+ADD $U?branch=dev&subdir=docs /qbsub
+ADD $U?ref=main&checksum=$P3 /qsum
+ADD $U?checksum=$C1 /qsumref
+ADD $U?branch=main&commit=$P3 /qcommit
+ADD $U?ref=refs%2Fheads%2Fdev&subdir=%64ocs /qenc
+ADD $U?keep-git-dir&ref=dev /qkeep
+ADD $U?keep-git-dir=true /qkeeptrue
+ADD --keep-git-dir=true $U?keep-git-dir=1&tag=v1 /qkeepboth
+ADD $U?ref=main&keep-git-dir=false /qkeepoff
+ADD $U?branch=withsub&submodules=false /qnosub
+ADD $U?branch=withsub&submodules /qsubs
+ADD git://127.0.0.1:$GP/repo.git?tag=v1 /qdaemon
+EOF
+build q -t gitq "$Q"
+t "a build with 16 query-form git sources succeeds" test "$(rc q)" -eq 0
+unpack gitq q
+R="$T/u-q/rootfs"
+t "?ref=dev" eval "[ \"\$(cat $R/qref/dev.txt)\" = dev ] && [ \"\$(cat $R/qref/a.txt)\" = one ]"
+t "?tag= (annotated): refs/tags/v1" eval "[ \"\$(cat $R/qtag/a.txt)\" = one ] && [ ! -e $R/qtag/dev.txt ]"
+t "?branch=dev" eval "[ \"\$(cat $R/qbranch/dev.txt)\" = dev ] && [ ! -e $R/qbranch/.git ]"
+t "?subdir=docs (the remote's HEAD)" eval "[ -f $R/qsub/readme ] && [ -f $R/qsub/deep/x.txt ] && [ ! -e $R/qsub/a.txt ] && [ ! -e $R/qsub/dev.md ]"
+t "?branch=dev&subdir=docs" eval "[ \"\$(cat $R/qbsub/dev.md)\" = devdoc ] && [ -f $R/qbsub/readme ] && [ ! -e $R/qbsub/dev.txt ]"
+t "?ref=main&checksum= a prefix of the commit id" eval "[ \"\$(cat $R/qsum/a.txt)\" = two ]"
+t "?checksum= a full commit id without a ref: the commit is the ref" eval "[ \"\$(cat $R/qsumref/a.txt)\" = one ] && [ ! -e $R/qsumref/dev.txt ]"
+t "?commit= (an alias of checksum)" eval "[ \"\$(cat $R/qcommit/a.txt)\" = two ]"
+t "percent-encoded values (refs%2Fheads%2Fdev, %64ocs)" eval "[ \"\$(cat $R/qenc/dev.md)\" = devdoc ] && [ ! -e $R/qenc/a.txt ]"
+t "?keep-git-dir (a bare key) keeps .git, on the branch" eval "[ \"\$(git --git-dir=$R/qkeep/.git rev-parse HEAD)\" = $C2 ] && [ \"\$(git --git-dir=$R/qkeep/.git symbolic-ref --short HEAD)\" = dev ]"
+t "?keep-git-dir=true keeps .git; origin is the URL without the query" eval "[ \"\$(git --git-dir=$R/qkeeptrue/.git rev-parse HEAD)\" = $C3 ] && [ \"\$(git --git-dir=$R/qkeeptrue/.git config remote.origin.url)\" = $U ]"
+t "?keep-git-dir=1 agrees with --keep-git-dir=true" eval "[ \"\$(git --git-dir=$R/qkeepboth/.git rev-parse HEAD)\" = $C1 ]"
+t "?keep-git-dir=false: no .git" eval "[ -f $R/qkeepoff/a.txt ] && [ ! -e $R/qkeepoff/.git ]"
+t "?submodules=false leaves the submodule's dir empty" eval "[ -d $R/qnosub/lib ] && [ -z \"\$(ls -A $R/qnosub/lib)\" ] && [ -f $R/qnosub/.gitmodules ]"
+t "?submodules (a bare key: true) checks them out" eval "[ \"\$(cat $R/qsubs/lib/lib.txt)\" = lib ]"
+t "git:// with a query (stripped from the remote)" eval "[ \"\$(cat $R/qdaemon/a.txt)\" = one ] && [ ! -e $R/qdaemon/dev.txt ]"
+: >"$T/http.log"
+build q2 -t gitq "$Q"
+t "query form: a rebuild hits the cache for every step, fetches nothing" eval "[ $(rc q2) -eq 0 ] && [ \$(cached q2) -eq 16 ] && [ \$(fetches) -eq 0 ]"
+SM="$T/sm"
+mkdir -p "$SM"
+printf 'FROM busybox\nADD %s#withsub /s\n' "$U" >"$SM/Dockerfile"
+build sm1 -t sm "$SM"
+unpack sm sm1
+build sm1b --explain-cache -t sm "$SM"
+printf 'FROM busybox\nADD %s?submodules=false#withsub /s\n' "$U" >"$SM/Dockerfile"
+build sm2 --explain-cache -t sm "$SM"
+unpack sm sm2
+t "by default the submodule is checked out" eval "[ $(rc sm1) -eq 0 ] && [ \"\$(cat $T/u-sm1/rootfs/s/lib/lib.txt)\" = lib ]"
+t "the default's cache inputs have no submodules entry (earlier keys stay valid)" eval "[ $(rc sm1b) -eq 0 ] && grep -q '^#2 CACHED' $T/sm1b.log && ! grep -q 'submodules' $T/sm1b.log"
+t "submodules=false: a cache miss, and --explain-cache shows it" eval "[ $(rc sm2) -eq 0 ] && ! grep -q '^#2 CACHED' $T/sm2.log && grep -q 'submodules=false' $T/sm2.log && [ -d $T/u-sm2/rootfs/s/lib ] && [ -z \"\$(ls -A $T/u-sm2/rootfs/s/lib)\" ]"
+
 # ---- cache ------------------------------------------------------------------------------------
 : >"$T/http.log"
 build again -t gitall "$C"
@@ -183,6 +243,28 @@ printf 'FROM busybox\nADD %s /x\n' "$U" >"$E/Dockerfile"
 env PATH="$T/empty" "$IMGBUILD" build --progress plain --no-cache "$E" >/dev/null 2>"$T/nogit.log"
 echo $? >"$T/nogit.rc"
 t "git missing: a clear error" eval "[ $(rc nogit) -eq 1 ] && grep -q \"Dockerfile:2: ADD failed: git repository '$U' (ref HEAD): git is not installed\" $T/nogit.log"
+one_error() { [ "$(grep -c "Dockerfile:2:" "$T/$1.log")" -eq 1 ]; } # a parse error: one line, no "imgbuild: "
+fails qbadsum "ADD $U?tag=v1&checksum=0000000 /x"
+t "?checksum= mismatch: FILE:LINE, the URL and both ids" eval "[ $(rc qbadsum) -eq 1 ] && one_line qbadsum && grep -qF \"Dockerfile:2: ADD failed: git repository '$U' (ref 'refs/tags/v1'): ?checksum=0000000 matches neither commit $C1 nor tag object $TAGOBJ\" $T/qbadsum.log"
+fails qbadcommit "ADD $U?ref=dev&commit=1234abc /x"
+t "?commit= mismatch" eval "[ $(rc qbadcommit) -eq 1 ] && one_line qbadcommit && grep -qF \"Dockerfile:2: ADD failed: git repository '$U' (ref 'dev'): ?commit=1234abc does not match commit $C2\" $T/qbadcommit.log"
+fails qkeepconf "ADD --keep-git-dir=false $U?keep-git-dir /x"
+t "--keep-git-dir=false vs ?keep-git-dir: a conflict" eval "[ $(rc qkeepconf) -eq 1 ] && one_error qkeepconf && grep -qF \"Dockerfile:2: ADD failed: '$U': --keep-git-dir=false conflicts with keep-git-dir=true in the URL\" $T/qkeepconf.log"
+qerr() { # NAME QUERY MESSAGE: ADD of $U with that query (and fragment) fails at line 2 so
+    fails "$1" "ADD $U$2 /x"
+    t "query error: $3" eval "[ $(rc "$1") -eq 1 ] && one_error $1 && grep -qF \"Dockerfile:2: ADD failed: '$U$2': $3\" $T/$1.log"
+}
+qerr qunknown "?x=1" "unexpected query 'x'"
+qerr qtwice "?ref=main&ref=dev" "query 'ref' has multiple values"
+qerr qalias "?checksum=abc&commit=abc" "query 'commit' has multiple values"
+qerr qempty "?ref=" "query 'ref' has no value"
+qerr qbare "?subdir" "query 'subdir' has no value"
+qerr qbool "?submodules=no" "query 'submodules' has an invalid value 'no'"
+qerr qtagbr "?tag=v1&branch=dev" "branch conflicts with tag"
+qerr qrefc "?ref=main#dev" "ref conflicts: 'dev' vs 'main'"
+qerr qtagc "?ref=main&tag=v1" "ref conflicts: 'main' vs 'refs/tags/v1'"
+qerr qsubc "?subdir=docs#main:lib" "subdir conflicts: 'lib' vs 'docs'"
+qerr qesc "?ref=%zz" "invalid escape in query 'ref=%zz'"
 HUNG=$(free_port)
 $PY -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
