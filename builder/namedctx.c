@@ -2,7 +2,10 @@
  *
  * A named context is a local directory, read as the main context is (no symlink followed
  * out of it, its own .dockerignore, file digests through the metadata cache), or
- * docker-image://REF, which stands for REF wherever NAME is written.  The plan resolves
+ * docker-image://REF, which stands for REF wherever NAME is written, or
+ * oci-layout://PATH[:TAG][@DIGEST], an image of a local OCI image layout, copied into the
+ * store (store_layout_import) once per build and platform and then used as an image of the
+ * store is (keyed by its manifest digest).  The plan resolves
  * FROM NAME, COPY --from=NAME and RUN --mount=from=NAME to it before any stage or image.
  */
 #include "builder/build.h"
