@@ -240,9 +240,9 @@ struct build_result {
  * COPY --from=NAME and RUN --mount=from=NAME use it instead of a stage or an image of
  * that name. */
 struct build_context {
-    char *name;  /* lowercase letters, digits, '-', '_', '.'; a letter first */
-    char *image; /* docker-image://REF: REF; else NULL */
-    char *dir;   /* a local directory (as given); else NULL */
+    char *name;          /* lowercase letters, digits, '-', '_', '.'; a letter first */
+    char *image;         /* docker-image://REF: REF; else NULL */
+    char *dir;           /* a local directory (as given); else NULL */
     char *layout;        /* oci-layout://PATH[:TAG][@sha256:DIGEST]: PATH; else NULL */
     char *layout_tag;    /* its TAG, or NULL */
     char *layout_digest; /* its "sha256:<hex>", or NULL */

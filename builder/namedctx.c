@@ -48,8 +48,8 @@ parse_layout(const char *name, const char *v, const char *rest, struct build_con
         struct digest d;
         if (digest_parse(at + 1, &d, NULL) < 0)
             return ib_fail(err, IB_E_USAGE,
-                           "--build-context %s=%s: invalid digest '%s' (sha256:<64 hex>)", name,
-                           v, at + 1);
+                           "--build-context %s=%s: invalid digest '%s' (sha256:<64 hex>)", name, v,
+                           at + 1);
         out->layout_digest = ib_xstrdup(d.s);
         *at = '\0';
     }

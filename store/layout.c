@@ -66,8 +66,8 @@ static int
 check_size(const struct digest *d, uint64_t have, json_int_t want, struct ib_err **err)
 {
     if (want >= 0 && have != (uint64_t)want)
-        return ib_fail(err, IB_E_STORE, "blob '%s' has %llu bytes, its descriptor says %lld",
-                       d->s, (unsigned long long)have, (long long)want);
+        return ib_fail(err, IB_E_STORE, "blob '%s' has %llu bytes, its descriptor says %lld", d->s,
+                       (unsigned long long)have, (long long)want);
     return 0;
 }
 
@@ -196,9 +196,11 @@ plat_select(const json_t *manifests, const struct lplat *want)
         plat_norm(&have);
         if (strcmp(have.os, want->os) != 0 || strcmp(have.arch, want->arch) != 0)
             continue;
-        int score = strcmp(have.variant, want->variant) == 0 ? 3
-                    : !want->variant[0] || !have.variant[0] ? 1
-                                                             : 0;
+        int score = 0;
+        if (strcmp(have.variant, want->variant) == 0)
+            score = 2;
+        else if (!want->variant[0] || !have.variant[0])
+            score = 1;
         if (score > best_score) {
             best_score = score;
             best = (long)i;
@@ -410,9 +412,8 @@ import(struct layout *l, int dirfd, const char *tag, const struct digest *digest
 }
 
 int
-store_layout_import(struct store *st, const char *dir, const char *tag,
-                    const struct digest *digest, const char *platform, struct digest *manifest,
-                    struct ib_err **err)
+store_layout_import(struct store *st, const char *dir, const char *tag, const struct digest *digest,
+                    const char *platform, struct digest *manifest, struct ib_err **err)
 {
     AUTO_FD int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
