@@ -257,7 +257,7 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
     if (nc)
         ib_buf_addf(&txt, " (build context %s)", named_describe(nc));
     build_step_start(&sp, txt.s);
-    if (strcmp(base, "scratch") == 0 || (nc && nc->c.dir)) {
+    if ((strcmp(base, "scratch") == 0 && !(nc && nc->c.layout)) || (nc && nc->c.dir)) {
         if (store_image_new(NULL, &s->img, err) < 0)
             return -1;
         AUTO_BUF struct ib_buf j = IB_BUF_INIT;

@@ -65,6 +65,9 @@ t "a relative layout path (to the current directory), cached as the same image" 
 t "a layout with a single image is made" skopeo copy -q oci:"$T/lay":v2 oci:"$T/single":only
 build s1 -t lay:s --build-context base=oci-layout://"$T/single" "$M"
 t "no tag or digest: the layout's only image (cached: the same manifest as v2)" eval "[ $(rc s1) -eq 0 ] && [ \$(cached s1) -eq 3 ]"
+cp -a "$T/single" "$T/scratch"
+(cd "$T" && build s3 -t lay:s --build-context base=oci-layout://scratch main)
+t "a layout directory called scratch is a layout, not FROM scratch" eval "[ $(rc s3) -eq 0 ] && [ \$(cached s3) -eq 3 ]"
 build s2 -t lay:s --build-context base=oci-layout://"$T/lay" "$M"
 t "no tag or digest with two images: an error asking for one, listing the tags" eval "[ $(rc s2) -eq 1 ] && grep -q 'give a tag or a digest' $T/s2.log && grep -q \"'v1'\" $T/s2.log && grep -q \"'v2'\" $T/s2.log"
 
