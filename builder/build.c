@@ -205,8 +205,17 @@ build_image_ready(struct bctx *b, const char *ref, const char *platform, struct 
                   struct ib_err **err)
 {
     IB_AUTO(store_image_free) struct store_image *img = NULL;
-    if (resolve_base_image(b, ref, platform, &img, err) < 0)
+    if (resolve_base_image(b, ref, platform, &img, err) < 0 ||
+        build_image_snapshots(b, img, ref, err) < 0)
         return -1;
+    *out = ib_steal(&img);
+    return 0;
+}
+
+int
+build_image_snapshots(struct bctx *b, const struct store_image *img, const char *what,
+                      struct ib_err **err)
+{
     /* every layer's snapshot must be there to serve as an overlay lower */
     struct digest chain = {0};
     for (size_t i = 0; i < store_image_nlayers(img); i++) {
@@ -215,10 +224,9 @@ build_image_ready(struct bctx *b, const char *ref, const char *platform, struct 
         int rc = store_snapshot_ensure(b->st, i ? &chain : NULL, &l, err);
         pthread_mutex_unlock(&b->lock);
         if (rc < 0)
-            return ib_err_prefix(err, "image '%s'", ref);
+            return ib_err_prefix(err, "image '%s'", what);
         chain = l.chain_id;
     }
-    *out = ib_steal(&img);
     return 0;
 }
 
@@ -244,12 +252,12 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
         return 0;
     }
     const struct bnamed *nc = ps->base_context >= 0 ? &b->named[ps->base_context] : NULL;
-    const char *base = nc && nc->c.image ? nc->c.image : ps->base;
+    const char *base = nc && !nc->c.dir ? named_describe(nc) : ps->base;
     ib_buf_addf(&txt, "FROM %s", ps->base);
     if (nc)
-        ib_buf_addf(&txt, " (build context %s)", nc->c.image ? nc->c.image : nc->c.dir);
+        ib_buf_addf(&txt, " (build context %s)", named_describe(nc));
     build_step_start(&sp, txt.s);
-    if (strcmp(base, "scratch") == 0 || (nc && nc->c.dir)) {
+    if ((strcmp(base, "scratch") == 0 && !(nc && nc->c.layout)) || (nc && nc->c.dir)) {
         if (store_image_new(NULL, &s->img, err) < 0)
             return -1;
         AUTO_BUF struct ib_buf j = IB_BUF_INIT;
@@ -273,7 +281,9 @@ stage_from(struct bctx *b, struct bstage *s, struct ib_err **err)
             return copy_from_context_dir(b, s, nc, &sp, err);
     } else {
         IB_AUTO(store_image_free) struct store_image *bimg = NULL;
-        if (build_image_ready(b, base, pf, &bimg, err) < 0) {
+        int rc = nc ? named_image_ready(b, nc, pf, &bimg, err)
+                    : build_image_ready(b, base, pf, &bimg, err);
+        if (rc < 0) {
             AUTO_ERR struct ib_err *e = ib_steal(err);
             return build_fail_at(b, ps->from, e->kind, err, "%s", e->msg);
         }
@@ -552,6 +562,7 @@ bctx_release(struct bctx *b)
     mdcache_free(b->md);
     ib_strv_release(&b->used_args);
     ib_strv_release(&b->pulled);
+    ib_strv_release(&b->layouts);
     registry_client_free(b->own_reg);
     ssh_agents_free(b->ssh);
     free(b->extra_hosts);

@@ -71,6 +71,8 @@ struct bctx {
     char *extra_hosts;      /* build --add-host as /etc/hosts lines, or NULL */
     struct bnamed *named;   /* --build-context, in the order given (plan_context_lookup) */
     size_t nnamed;
+    struct ib_strv layouts; /* "NAME PLATFORM MANIFEST" copied from oci-layout contexts
+                               during this build (pull_lock) */
 };
 
 /* One executing step, for messages and progress. */
@@ -98,6 +100,10 @@ void build_step_done(struct bstep *sp, bool cached, const struct sandbox_result 
  * layers present.  *out: store_image_free. */
 int build_image_ready(struct bctx *b, const char *ref, const char *platform,
                       struct store_image **out, struct ib_err **err);
+/* Make sure the snapshots of all img's layers are there (overlay lowers); what names the
+ * image in errors. */
+int build_image_snapshots(struct bctx *b, const struct store_image *img, const char *what,
+                          struct ib_err **err);
 /* The registry client of the build (made on first use).  Call with pull_lock held. */
 int build_registry(struct bctx *b, struct registry_client **out, struct ib_err **err);
 
@@ -149,6 +155,12 @@ int named_open(struct bctx *b, struct ib_strv *names, struct ib_err **err);
 const struct bnamed *named_lookup(const struct bctx *b, const char *name);
 /* The named directory context open as fd, or NULL. */
 const struct bnamed *named_by_fd(const struct bctx *b, int fd);
+/* The image a docker-image:// or oci-layout:// context stands for, for platform, ready
+ * as build_image_ready makes it.  *out: store_image_free. */
+int named_image_ready(struct bctx *b, const struct bnamed *nc, const char *platform,
+                      struct store_image **out, struct ib_err **err);
+/* What the context is, for messages: the image reference, layout path or directory. */
+const char *named_describe(const struct bnamed *nc);
 int named_save(struct bctx *b, struct ib_err **err);
 void named_release(struct bctx *b);
 

@@ -240,14 +240,18 @@ struct build_result {
  * COPY --from=NAME and RUN --mount=from=NAME use it instead of a stage or an image of
  * that name. */
 struct build_context {
-    char *name;  /* lowercase letters, digits, '-', '_', '.'; a letter first */
-    char *image; /* docker-image://REF: REF; else NULL */
-    char *dir;   /* a local directory (as given); else NULL */
+    char *name;          /* lowercase letters, digits, '-', '_', '.'; a letter first */
+    char *image;         /* docker-image://REF: REF; else NULL */
+    char *dir;           /* a local directory (as given); else NULL */
+    char *layout;        /* oci-layout://PATH[:TAG][@sha256:DIGEST]: PATH; else NULL */
+    char *layout_tag;    /* its TAG, or NULL */
+    char *layout_digest; /* its "sha256:<hex>", or NULL */
 };
 
-/* Parse "NAME=VALUE" (pure: the directory is not looked at).  VALUE is docker-image://REF
- * or a directory; other forms (oci-layout://, git and http(s) URLs, target:) are IB_E_USAGE
- * errors, as are a bad name or a missing value.  *out: builder_context_release. */
+/* Parse "NAME=VALUE" (pure: the directory is not looked at).  VALUE is docker-image://REF,
+ * oci-layout://PATH[:TAG][@sha256:DIGEST] (TAG: after the last ':' past the last '/') or a
+ * directory; other forms (git and http(s) URLs, target:) are IB_E_USAGE errors, as are a
+ * bad name, a bad digest or a missing value.  *out: builder_context_release. */
 int builder_context_parse(const char *spec, struct build_context *out, struct ib_err **err);
 void builder_context_release(struct build_context *c);
 

@@ -72,14 +72,14 @@ heredoc_named(const struct df_instr *in, const char *word)
     return NULL;
 }
 
-/* --from=X: a stage, an image, or a named context (image_only: the image a
- * docker-image:// context names). */
+/* --from=X: a stage, an image, or the image a docker-image:// or oci-layout:// named
+ * context nc stands for. */
 static int
-open_from(struct copyjob *j, const char *from, bool image_only, struct ib_buf *inputs,
+open_from(struct copyjob *j, const char *from, const struct bnamed *nc, struct ib_buf *inputs,
           struct ib_err **err)
 {
     struct bctx *b = j->b;
-    long si = image_only ? -1 : plan_stage_lookup(b->plan, from, j->s->ps->index);
+    long si = nc ? -1 : plan_stage_lookup(b->plan, from, j->s->ps->index);
     const struct store_image *img = NULL;
     IB_AUTO(store_image_free) struct store_image *ext = NULL;
     if (si >= 0) {
@@ -87,7 +87,9 @@ open_from(struct copyjob *j, const char *from, bool image_only, struct ib_buf *i
     } else {
         AUTO_FREE char *target = plan_platform_string(&b->plan->target_platform);
         const char *pf = j->s->ps->platform ? j->s->ps->platform : target;
-        if (build_image_ready(b, from, pf, &ext, err) < 0) {
+        int rc = nc ? named_image_ready(b, nc, pf, &ext, err)
+                    : build_image_ready(b, from, pf, &ext, err);
+        if (rc < 0) {
             AUTO_ERR struct ib_err *e = ib_steal(err);
             return build_fail_at(b, j->in, e->kind, err, "COPY --from: %s", e->msg);
         }
@@ -359,7 +361,7 @@ dispatch_copy(struct bctx *b, struct bstage *s, const struct df_instr *in, struc
             j.srcfd = nc->fd; /* read as the main context is */
             j.named = nc;
         } else {
-            rc = open_from(&j, nc ? nc->c.image : fromx, nc != NULL, &inputs, err);
+            rc = open_from(&j, fromx, nc, &inputs, err);
         }
     }
     const char *chown = rc == 0 ? instr_flag(in, "chown") : NULL;

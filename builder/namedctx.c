@@ -2,12 +2,16 @@
  *
  * A named context is a local directory, read as the main context is (no symlink followed
  * out of it, its own .dockerignore, file digests through the metadata cache), or
- * docker-image://REF, which stands for REF wherever NAME is written.  The plan resolves
+ * docker-image://REF, which stands for REF wherever NAME is written, or
+ * oci-layout://PATH[:TAG][@DIGEST], an image of a local OCI image layout, copied into the
+ * store (store_layout_import) once per build and platform and then used as an image of the
+ * store is (keyed by its manifest digest).  The plan resolves
  * FROM NAME, COPY --from=NAME and RUN --mount=from=NAME to it before any stage or image.
  */
 #include "builder/build.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,8 @@
 #include "common/mem.h"
 #include "common/banned.h"
 
+IB_DEFINE_AUTO(struct store_image, store_image_free)
+
 /* The length of a URL scheme followed by "://" at the start of s, or 0. */
 static size_t
 scheme_len(const char *s)
@@ -27,6 +33,43 @@ scheme_len(const char *s)
     while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
         n++;
     return n && strncmp(s + n, "://", 3) == 0 ? n : 0;
+}
+
+/* oci-layout://PATH[:TAG][@sha256:DIGEST]; rest is what follows "oci-layout://". */
+static int
+parse_layout(const char *name, const char *v, const char *rest, struct build_context *out,
+             struct ib_err **err)
+{
+    AUTO_FREE char *path = ib_xstrdup(rest);
+    char *at = strrchr(path, '@');
+    if (at && strchr(at, '/'))
+        at = NULL; /* an '@' in a directory name */
+    if (at) {
+        struct digest d;
+        if (digest_parse(at + 1, &d, NULL) < 0)
+            return ib_fail(err, IB_E_USAGE,
+                           "--build-context %s=%s: invalid digest '%s' (sha256:<64 hex>)", name, v,
+                           at + 1);
+        out->layout_digest = ib_xstrdup(d.s);
+        *at = '\0';
+    }
+    char *slash = strrchr(path, '/');
+    char *colon = strrchr(slash ? slash : path, ':');
+    if (colon) {
+        const char *t = colon + 1;
+        bool ok = *t && strlen(t) <= 128 && (isalnum((unsigned char)*t) || *t == '_');
+        for (; ok && *t; t++)
+            ok = isalnum((unsigned char)*t) || *t == '_' || *t == '.' || *t == '-';
+        if (!ok)
+            return ib_fail(err, IB_E_USAGE, "--build-context %s=%s: invalid tag '%s'", name, v,
+                           colon + 1);
+        out->layout_tag = ib_xstrdup(colon + 1);
+        *colon = '\0';
+    }
+    if (!*path)
+        return ib_fail(err, IB_E_USAGE, "--build-context %s=%s: no layout path", name, v);
+    out->layout = ib_steal(&path);
+    return 0;
 }
 
 int
@@ -56,13 +99,18 @@ builder_context_parse(const char *spec, struct build_context *out, struct ib_err
                            name, ref, e ? ": " : "", e ? e->msg : "");
         ref_release(&r);
         out->image = ib_xstrdup(ref);
+    } else if (sl == 10 && strncmp(v, "oci-layout", 10) == 0) {
+        if (parse_layout(name, v, v + 13, out, err) < 0) {
+            builder_context_release(out);
+            return -1;
+        }
     } else if (sl || strncmp(v, "target:", 7) == 0 || gitsrc_is_git(v)) {
         AUTO_FREE char *form =
             sl ? ib_xasprintf("'%.*s'", (int)(sl + 3), v)
                : ib_xstrdup(strncmp(v, "target:", 7) == 0 ? "'target:'" : "git repository");
         return ib_fail(err, IB_E_USAGE,
                        "--build-context %s=%s: %s contexts are not supported (only a local "
-                       "directory or docker-image://REF)",
+                       "directory, docker-image://REF or oci-layout://PATH)",
                        name, v, form);
     } else {
         out->dir = ib_xstrdup(v);
@@ -77,6 +125,9 @@ builder_context_release(struct build_context *c)
     free(c->name);
     free(c->image);
     free(c->dir);
+    free(c->layout);
+    free(c->layout_tag);
+    free(c->layout_digest);
     memset(c, 0, sizeof(*c));
 }
 
@@ -119,6 +170,52 @@ named_open(struct bctx *b, struct ib_strv *names, struct ib_err **err)
         ib_strv_push(names, nc->c.name);
     }
     return 0;
+}
+
+/* The image of an oci-layout:// context for platform: copied into the store once per
+ * build and platform (b->layouts), loaded, its snapshots made. */
+static int
+layout_image(struct bctx *b, const struct bnamed *nc, const char *platform,
+             struct store_image **out, struct ib_err **err)
+{
+    AUTO_FREE char *key = ib_xasprintf("%s %s ", nc->c.name, platform);
+    struct digest md = {0};
+    pthread_mutex_lock(&b->pull_lock);
+    for (size_t i = 0; i < b->layouts.n && !digest_is_set(&md); i++)
+        if (strncmp(b->layouts.v[i], key, strlen(key)) == 0)
+            digest_parse(b->layouts.v[i] + strlen(key), &md, NULL);
+    int rc = 0;
+    if (!digest_is_set(&md)) {
+        struct digest want;
+        if (nc->c.layout_digest)
+            digest_parse(nc->c.layout_digest, &want, NULL);
+        rc = store_layout_import(b->st, nc->c.layout, nc->c.layout_tag,
+                                 nc->c.layout_digest ? &want : NULL, platform, &md, err);
+        if (rc == 0)
+            ib_strv_pushf(&b->layouts, "%s%s", key, md.s);
+    }
+    pthread_mutex_unlock(&b->pull_lock);
+    IB_AUTO(store_image_free) struct store_image *img = NULL;
+    if (rc < 0 || store_image_load(b->st, &md, &img, err) < 0 ||
+        build_image_snapshots(b, img, nc->c.layout, err) < 0)
+        return ib_err_prefix(err, "build context %s: oci-layout '%s'", nc->c.name, nc->c.layout);
+    *out = ib_steal(&img);
+    return 0;
+}
+
+int
+named_image_ready(struct bctx *b, const struct bnamed *nc, const char *platform,
+                  struct store_image **out, struct ib_err **err)
+{
+    if (nc->c.layout)
+        return layout_image(b, nc, platform, out, err);
+    return build_image_ready(b, nc->c.image, platform, out, err);
+}
+
+const char *
+named_describe(const struct bnamed *nc)
+{
+    return nc->c.image ? nc->c.image : nc->c.layout ? nc->c.layout : nc->c.dir;
 }
 
 const struct bnamed *

@@ -283,9 +283,11 @@ from_image(struct bctx *b, struct bstage *s, const struct df_instr *in, const ch
         return 0;
     }
     AUTO_FREE char *target = plan_platform_string(&b->plan->target_platform);
+    const char *pf = s->ps->platform ? s->ps->platform : target;
     if (nc)
-        from = nc->c.image; /* docker-image://REF: as if REF were written */
-    if (build_image_ready(b, from, s->ps->platform ? s->ps->platform : target, own, err) < 0) {
+        from = named_describe(nc); /* docker-image://REF: as if REF were written */
+    if ((nc ? named_image_ready(b, nc, pf, own, err) : build_image_ready(b, from, pf, own, err)) <
+        0) {
         AUTO_ERR struct ib_err *e = ib_steal(err);
         return build_fail_at(b, in, e->kind, err, "RUN --mount from '%s': %s", from, e->msg);
     }

@@ -339,6 +339,18 @@ int store_save(struct store *st, const char *const *refs, size_t nrefs,
 /* Read an OCI or docker archive from fd; loaded references go to loaded. */
 int store_load(struct store *st, int fd, struct ib_strv *loaded, struct ib_err **err);
 
+/* Copy one image of the OCI image layout directory dir (index.json, blobs/sha256/) into
+ * the store: its manifest, config and layer blobs, each verified against its digest and
+ * size (symlinks in the layout are not followed).  The image is the one of digest (a
+ * manifest or index blob of the layout, listed in index.json or not) if not NULL, else the
+ * index.json entry whose org.opencontainers.image.ref.name is tag if not NULL, else the
+ * only entry of index.json.  From an image index the image for platform
+ * ("os/arch[/variant]") is taken.  Nothing is tagged; *manifest gets the manifest's
+ * digest (store_image_load it).  Errors are IB_E_STORE (sys ENOENT for a missing blob). */
+int store_layout_import(struct store *st, const char *dir, const char *tag,
+                        const struct digest *digest, const char *platform, struct digest *manifest,
+                        struct ib_err **err);
+
 /* The layer blob compressed as asked: from the cache, or made now (parallel
  * deflate / zstd, deterministic) and stored as a blob.  *out gets digest,
  * size, compression; diff_id is kept. */

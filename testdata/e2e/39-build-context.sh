@@ -116,7 +116,7 @@ t "usage error: empty value" usage e3 extra=
 t "usage error: a name with upper case" usage e4 Extra=/tmp
 t "usage error: a name with '/'" usage e5 a/b=/tmp
 t "usage error: a name given twice" usage e6 extra=/tmp extra=/tmp
-t "usage error: oci-layout:// is not supported" eval "usage e7 extra=oci-layout:///tmp/x && grep -q 'not supported' $T/e7.log"
+t "usage error: another scheme is not supported" eval "usage e7 extra=s3://bucket/x && grep -q \"'s3://' contexts are not supported\" $T/e7.log"
 t "usage error: an https URL is not supported" eval "usage e8 extra=https://example.com/x.tar && grep -q 'not supported' $T/e8.log"
 t "usage error: a git repository is not supported" eval "usage e9 extra=git@example.com:a/b.git && grep -q 'not supported' $T/e9.log"
 t "usage error: target: is not supported" eval "usage e10 extra=target:base && grep -q 'not supported' $T/e10.log"
