@@ -52,19 +52,6 @@ struct reg_challenge {
 int reg_challenge_parse(const char *s, struct reg_challenge *out, struct ib_err **err);
 void reg_challenge_release(struct reg_challenge *c);
 
-/* ---- platforms (platform.c) ------------------------------------------------ */
-
-struct reg_platform {
-    char os[32], arch[32], variant[16];
-};
-/* "linux/arm64/v8", "linux/amd64"; arch aliases normalized (x86_64, aarch64). */
-int reg_platform_parse(const char *s, struct reg_platform *out, struct ib_err **err);
-void reg_platform_host(struct reg_platform *out);
-void reg_platform_string(const struct reg_platform *p, char *buf, size_t n);
-/* Index of the best entry of an index's "manifests" array (a json_t *) for
- * want, or -1 when none matches. */
-int reg_platform_select(const void *manifests_json, const struct reg_platform *want);
-
 /* ---- libcurl, loaded on first use (curl_load.c) ---------------------------- */
 
 /* Load libcurl (once per process) and run curl_global_init; fails with an
@@ -231,8 +218,8 @@ void reg_manifest_release(struct reg_manifest *m);
  * index m was chosen from, or NULL), are stored with the config.  With
  * unpack, also make the layers' snapshots as they arrive. */
 int reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
-                    const struct reg_manifest *index, const struct reg_platform *want, bool unpack,
-                    struct ib_err **err);
+                    const struct reg_manifest *index, const struct store_platform *want,
+                    bool unpack, struct ib_err **err);
 /* The repository a blob was pulled from on domain (for a cross-repository
  * mount); -1 when unknown.  *repo: caller frees. */
 int reg_blob_source(struct store *st, const char *domain, const struct digest *d, char **repo);

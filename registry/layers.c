@@ -55,7 +55,7 @@ struct layers_ctx {
     const struct reg_repo *r;
     struct store *st;
     const struct reg_manifest *m, *index; /* stored with the config (config_ready) */
-    const struct reg_platform *want;
+    const struct store_platform *want;
     struct layer_dl *dl;
     size_t n;
     bool unpack;
@@ -272,9 +272,9 @@ check_platform(const struct layers_ctx *lc, const char *cfg, size_t len, struct 
     if (os && arch && *os && *arch) {
         json_t *arr = json_pack("[{s:{s:s,s:s,s:s}}]", "platform", "os", os, "architecture", arch,
                                 "variant", v ? v : "");
-        if (reg_platform_select(arr, lc->want) < 0) {
+        if (store_platform_select(arr, lc->want) < 0) {
             char w[96];
-            reg_platform_string(lc->want, w, sizeof(w));
+            store_platform_string(lc->want, w, sizeof(w));
             rc = ib_fail(err, IB_E_REGISTRY, "%s: image is for platform %s/%s%s%s only, not %s",
                          lc->r->refstr, os, arch, v && *v ? "/" : "", v ? v : "", w);
         }
@@ -382,7 +382,7 @@ pass_err(struct ib_err **err, struct ib_err **mine)
 
 int
 reg_pull_layers(const struct reg_repo *r, struct store *st, const struct reg_manifest *m,
-                const struct reg_manifest *index, const struct reg_platform *want, bool unpack,
+                const struct reg_manifest *index, const struct store_platform *want, bool unpack,
                 struct ib_err **err)
 {
     json_t *jl = json_object_get(m->json, "layers");

@@ -137,27 +137,18 @@ is_index(const char *media)
 }
 
 static int
-choose_platform(const struct reg_repo *r, struct reg_manifest *idx, const struct reg_platform *want,
-                struct digest *out, struct ib_err **err)
+choose_platform(const struct reg_repo *r, struct reg_manifest *idx,
+                const struct store_platform *want, struct digest *out, struct ib_err **err)
 {
     json_t *arr = json_object_get(idx->json, "manifests");
-    int i = reg_platform_select(arr, want);
+    int i = store_platform_select(arr, want);
     if (i < 0) {
         AUTO_BUF struct ib_buf have = IB_BUF_INIT;
-        for (size_t k = 0; k < json_array_size(arr); k++) {
-            json_t *p = json_object_get(json_array_get(arr, k), "platform");
-            const char *os = json_string_value(json_object_get(p, "os"));
-            const char *arch = json_string_value(json_object_get(p, "architecture"));
-            const char *v = json_string_value(json_object_get(p, "variant"));
-            if (!os || !arch || strcmp(os, "unknown") == 0)
-                continue;
-            ib_buf_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", os, arch, v ? "/" : "",
-                        v ? v : "");
-        }
+        store_platform_list(arr, &have);
         char w[96];
-        reg_platform_string(want, w, sizeof(w));
+        store_platform_string(want, w, sizeof(w));
         return ib_fail(err, IB_E_REGISTRY, "%s: no manifest for platform %s (available: %s)",
-                       r->refstr, w, have.len ? have.s : "none");
+                       r->refstr, w, have.s);
     }
     const char *d = json_string_value(json_object_get(json_array_get(arr, (size_t)i), "digest"));
     if (digest_parse(d ? d : "", out, err) < 0)
@@ -166,10 +157,10 @@ choose_platform(const struct reg_repo *r, struct reg_manifest *idx, const struct
 }
 
 static char *
-cache_key(const char *refstr, const struct reg_platform *pl)
+cache_key(const char *refstr, const struct store_platform *pl)
 {
     char w[96];
-    reg_platform_string(pl, w, sizeof(w));
+    store_platform_string(pl, w, sizeof(w));
     return ib_xasprintf("registry-pull %s %s", refstr, w);
 }
 
@@ -228,7 +219,7 @@ publish(const struct reg_repo *r, struct store *st, const struct store_image *im
  * digest the reference named (index or manifest). */
 static int
 fetch(struct registry_client *c, struct store *st, const struct reg_repo *rp,
-      const struct reg_platform *want, unsigned flags, const char *key, struct digest *top,
+      const struct store_platform *want, unsigned flags, const char *key, struct digest *top,
       struct store_image **out, struct ib_err **err)
 {
     const struct ref *ref = rp->ref;
@@ -297,8 +288,8 @@ int
 registry_pull(struct registry_client *c, struct store *st, const struct ref *ref,
               const char *platform, unsigned flags, struct store_image **out, struct ib_err **err)
 {
-    struct reg_platform want;
-    if (platform ? reg_platform_parse(platform, &want, err) < 0 : (reg_platform_host(&want), 0))
+    struct store_platform want;
+    if (platform ? store_platform_parse(platform, &want, err) < 0 : (store_platform_host(&want), 0))
         return -1;
     struct reg_repo r;
     if (reg_repo_init(c, ref, false, &r, err) < 0)

@@ -141,87 +141,6 @@ read_json_blob(struct layout *l, const struct digest *d, json_int_t want, struct
     return 0;
 }
 
-/* ---- platforms ---- */
-
-struct lplat {
-    char os[32], arch[32], variant[16];
-};
-
-static void
-set(char *dst, size_t n, const char *s, size_t len)
-{
-    if (len >= n)
-        len = n - 1;
-    memcpy(dst, s, len);
-    dst[len] = '\0';
-}
-
-static void
-plat_norm(struct lplat *p)
-{
-    if ((strcmp(p->arch, "arm64") == 0 && strcmp(p->variant, "v8") == 0) ||
-        (strcmp(p->arch, "amd64") == 0 && strcmp(p->variant, "v1") == 0))
-        p->variant[0] = '\0';
-}
-
-static void
-plat_parse(const char *s, struct lplat *p)
-{
-    memset(p, 0, sizeof(*p));
-    const char *a = strchr(s, '/');
-    const char *v = a ? strchr(a + 1, '/') : NULL;
-    set(p->os, sizeof(p->os), s, a ? (size_t)(a - s) : strlen(s));
-    if (a)
-        set(p->arch, sizeof(p->arch), a + 1, v ? (size_t)(v - a - 1) : strlen(a + 1));
-    if (v)
-        set(p->variant, sizeof(p->variant), v + 1, strlen(v + 1));
-    plat_norm(p);
-}
-
-/* Index of the entry of manifests for want: os and architecture equal, the same variant
- * first, else (no variant wanted, or the entry gives none) any; -1 when none fits. */
-static long
-plat_select(const json_t *manifests, const struct lplat *want)
-{
-    long best = -1;
-    int best_score = 0;
-    for (size_t i = 0; i < json_array_size(manifests); i++) {
-        json_t *p = json_object_get(json_array_get(manifests, i), "platform");
-        struct lplat have = {0};
-        set(have.os, sizeof(have.os), image_jstr(p, "os"), strlen(image_jstr(p, "os")));
-        set(have.arch, sizeof(have.arch), image_jstr(p, "architecture"),
-            strlen(image_jstr(p, "architecture")));
-        set(have.variant, sizeof(have.variant), image_jstr(p, "variant"),
-            strlen(image_jstr(p, "variant")));
-        plat_norm(&have);
-        if (strcmp(have.os, want->os) != 0 || strcmp(have.arch, want->arch) != 0)
-            continue;
-        int score = 0;
-        if (strcmp(have.variant, want->variant) == 0)
-            score = 2;
-        else if (!want->variant[0] || !have.variant[0])
-            score = 1;
-        if (score > best_score) {
-            best_score = score;
-            best = (long)i;
-        }
-    }
-    return best;
-}
-
-static void
-list_platforms(const json_t *manifests, struct ib_buf *out)
-{
-    for (size_t i = 0; i < json_array_size(manifests); i++) {
-        json_t *p = json_object_get(json_array_get(manifests, i), "platform");
-        const char *v = image_jstr(p, "variant");
-        ib_buf_addf(out, "%s%s/%s%s%s", i ? ", " : "", image_jstr(p, "os"),
-                    image_jstr(p, "architecture"), *v ? "/" : "", v);
-    }
-    if (!out->len)
-        ib_buf_adds(out, "none");
-}
-
 static bool
 is_index(const json_t *desc, const json_t *blob)
 {
@@ -235,8 +154,9 @@ is_index(const json_t *desc, const json_t *blob)
 /* From desc (a manifest, or an index to choose from by platform) to the image's
  * manifest: *d and its bytes in raw, parsed in *out (json_decref). */
 static int
-resolve(struct layout *l, const json_t *desc, const struct lplat *want, const char *platform,
-        struct digest *d, struct ib_buf *raw, json_t **out, struct ib_err **err)
+resolve(struct layout *l, const json_t *desc, const struct store_platform *want,
+        const char *platform, struct digest *d, struct ib_buf *raw, json_t **out,
+        struct ib_err **err)
 {
     json_t *held = NULL; /* the index whose entry desc is */
     for (int depth = 0;; depth++) {
@@ -255,10 +175,10 @@ resolve(struct layout *l, const json_t *desc, const struct lplat *want, const ch
             return -1;
         held = blob;
         json_t *arr = json_object_get(blob, "manifests");
-        long i = plat_select(arr, want);
+        long i = store_platform_select(arr, want);
         if (i < 0 || depth >= MAX_NESTING) {
             AUTO_BUF struct ib_buf have = IB_BUF_INIT;
-            list_platforms(arr, &have);
+            store_platform_list(arr, &have);
             json_decref(held);
             if (depth >= MAX_NESTING)
                 return ib_fail(err, IB_E_STORE, "image index '%s' nests too deep", d->s);
@@ -288,7 +208,7 @@ list_tags(const json_t *arr, struct ib_buf *out)
  * *tmp holds what is made up (json_decref). */
 static int
 pick(struct layout *l, const json_t *arr, const char *tag, const struct digest *digest,
-     const struct lplat *want, json_t **tmp, const json_t **desc, struct ib_err **err)
+     const struct store_platform *want, json_t **tmp, const json_t **desc, struct ib_err **err)
 {
     if (digest) {
         for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -326,7 +246,7 @@ pick(struct layout *l, const json_t *arr, const char *tag, const struct digest *
             json_array_append(m, json_array_get(arr, i));
     }
     size_t n = json_array_size(m);
-    long i = n == 1 ? 0 : plat_select(m, want);
+    long i = n == 1 ? 0 : store_platform_select(m, want);
     if (n == 0 || i < 0) {
         json_decref(m);
         if (n)
@@ -392,11 +312,12 @@ import(struct layout *l, int dirfd, const char *tag, const struct digest *digest
         l->blobsfd = openat(bfd, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (l->blobsfd < 0)
         return ib_fail_errno(err, "open blobs/sha256 (not followed if a symlink)");
+    struct store_platform want;
+    if (store_platform_parse(platform, &want, err) < 0)
+        return -1;
     json_t *index = NULL;
     if (read_index(dirfd, &index, err) < 0)
         return -1;
-    struct lplat want;
-    plat_parse(platform, &want);
     json_t *tmp = NULL, *m = NULL;
     const json_t *desc = NULL;
     AUTO_BUF struct ib_buf raw = IB_BUF_INIT;

@@ -232,6 +232,22 @@ int store_unpack_archive_fd(int fd, int dirfd, struct ib_err **err);
 #define MEDIA_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MEDIA_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 
+/* A platform "os/arch[/variant]", aliases normalized (x86_64, aarch64, armhf, ...; the
+ * default variants arm64/v8 and amd64/v1 spelled as none). */
+struct store_platform {
+    char os[32], arch[32], variant[16];
+};
+int store_platform_parse(const char *s, struct store_platform *out, struct ib_err **err);
+/* This machine's (linux/<uname machine>). */
+void store_platform_host(struct store_platform *out);
+void store_platform_string(const struct store_platform *p, char *buf, size_t n);
+/* Index of the best entry of an image index's "manifests" array (a json_t *) for want, or
+ * -1 when none matches (containerd's default matcher's rules: store/platform.c). */
+int store_platform_select(const void *manifests_json, const struct store_platform *want);
+/* The platforms of an index's "manifests" array for a message: "linux/amd64, linux/arm/v7"
+ * (attestation entries left out), or "none"; appended to out. */
+void store_platform_list(const void *manifests_json, struct ib_buf *out);
+
 /* An image: its manifest, config and layers.  Obtained from the store
  * (store_image_get) or made new (store_image_new) and then changed and written
  * (store_image_commit).  Free with store_image_free. */

@@ -1,4 +1,5 @@
-/* registry/platform.c: platforms ("os/arch[/variant]") and choosing one from an index.
+/* store/platform.c: platforms ("os/arch[/variant]") and choosing one from an image index
+ * (for a registry pull and an OCI layout alike).
  *
  * Rules, as containerd's default matcher: os and architecture must be equal
  * (after normalizing aliases: x86_64/x86-64 -> amd64, aarch64 -> arm64,
@@ -8,10 +9,11 @@
  * wanted variant, any variant of the architecture fits, the default one (or
  * none) first.
  */
-#include "registry/internal.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -27,7 +29,7 @@ copy(char *dst, size_t n, const char *s, size_t len)
 }
 
 static void
-normalize(struct reg_platform *p)
+normalize(struct store_platform *p)
 {
     static const struct {
         const char *from, *arch, *variant;
@@ -51,7 +53,7 @@ normalize(struct reg_platform *p)
 }
 
 int
-reg_platform_parse(const char *s, struct reg_platform *out, struct ib_err **err)
+store_platform_parse(const char *s, struct store_platform *out, struct ib_err **err)
 {
     memset(out, 0, sizeof(*out));
     const char *a = strchr(s, '/');
@@ -79,7 +81,7 @@ reg_platform_parse(const char *s, struct reg_platform *out, struct ib_err **err)
 }
 
 void
-reg_platform_host(struct reg_platform *out)
+store_platform_host(struct store_platform *out)
 {
     struct utsname u;
     memset(out, 0, sizeof(*out));
@@ -94,14 +96,14 @@ reg_platform_host(struct reg_platform *out)
 }
 
 void
-reg_platform_string(const struct reg_platform *p, char *buf, size_t n)
+store_platform_string(const struct store_platform *p, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
 }
 
 /* 0: no match; else a score, higher is better. */
 static int
-score(const struct reg_platform *want, const struct reg_platform *have)
+score(const struct store_platform *want, const struct store_platform *have)
 {
     if (strcmp(want->os, have->os) != 0 || strcmp(want->arch, have->arch) != 0)
         return 0;
@@ -123,7 +125,7 @@ score(const struct reg_platform *want, const struct reg_platform *have)
 }
 
 int
-reg_platform_select(const void *manifests_json, const struct reg_platform *want)
+store_platform_select(const void *manifests_json, const struct store_platform *want)
 {
     const json_t *arr = manifests_json;
     int best = -1, best_score = 0;
@@ -135,7 +137,7 @@ reg_platform_select(const void *manifests_json, const struct reg_platform *want)
         const char *variant = json_string_value(json_object_get(p, "variant"));
         if (!os || !arch)
             continue;
-        struct reg_platform have;
+        struct store_platform have;
         memset(&have, 0, sizeof(have));
         copy(have.os, sizeof(have.os), os, strlen(os));
         copy(have.arch, sizeof(have.arch), arch, strlen(arch));
@@ -149,4 +151,23 @@ reg_platform_select(const void *manifests_json, const struct reg_platform *want)
         }
     }
     return best;
+}
+
+void
+store_platform_list(const void *manifests_json, struct ib_buf *out)
+{
+    const json_t *arr = manifests_json;
+    size_t start = out->len;
+    for (size_t k = 0; k < json_array_size(arr); k++) {
+        json_t *p = json_object_get(json_array_get(arr, k), "platform");
+        const char *os = json_string_value(json_object_get(p, "os"));
+        const char *arch = json_string_value(json_object_get(p, "architecture"));
+        const char *v = json_string_value(json_object_get(p, "variant"));
+        if (!os || !arch || strcmp(os, "unknown") == 0) /* attestations */
+            continue;
+        ib_buf_addf(out, "%s%s/%s%s%s", out->len > start ? ", " : "", os, arch, v && *v ? "/" : "",
+                    v ? v : "");
+    }
+    if (out->len == start)
+        ib_buf_adds(out, "none");
 }

@@ -1,19 +1,19 @@
-/* registry/tests/test_platform.c: platform strings and choosing from an index. */
+/* store/tests/test_platform.c: platform strings and choosing from an index. */
 #include <jansson.h>
 #include <string.h>
 
 #include "common/test.h"
-#include "registry/internal.h"
+#include "store/store.h"
 #include "common/banned.h"
 
 static int
 pick(const char *want, const char *index_json)
 {
-    struct reg_platform p;
-    if (reg_platform_parse(want, &p, NULL) < 0)
+    struct store_platform p;
+    if (store_platform_parse(want, &p, NULL) < 0)
         return -2;
     json_t *j = json_loads(index_json, 0, NULL);
-    int i = reg_platform_select(j, &p);
+    int i = store_platform_select(j, &p);
     json_decref(j);
     return i;
 }
@@ -32,20 +32,20 @@ static const char idx[] =
 TEST(parse_and_normalize)
 {
     struct ib_err *err = NULL;
-    struct reg_platform p;
+    struct store_platform p;
     char s[96];
-    CHECK_OK(reg_platform_parse("linux/x86_64", &p, &err));
-    reg_platform_string(&p, s, sizeof(s));
+    CHECK_OK(store_platform_parse("linux/x86_64", &p, &err));
+    store_platform_string(&p, s, sizeof(s));
     CHECK_STR(s, "linux/amd64");
-    CHECK_OK(reg_platform_parse("Linux/AArch64/v8", &p, &err));
-    reg_platform_string(&p, s, sizeof(s));
+    CHECK_OK(store_platform_parse("Linux/AArch64/v8", &p, &err));
+    store_platform_string(&p, s, sizeof(s));
     CHECK_STR(s, "linux/arm64");
-    CHECK_OK(reg_platform_parse("linux/armhf", &p, &err));
-    reg_platform_string(&p, s, sizeof(s));
+    CHECK_OK(store_platform_parse("linux/armhf", &p, &err));
+    store_platform_string(&p, s, sizeof(s));
     CHECK_STR(s, "linux/arm/v7");
     static const char *bad[] = {"linux", "/amd64", "linux/", "linux/arm/", "a/b/c/d", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK(reg_platform_parse(bad[i], &p, &err) < 0);
+        CHECK(store_platform_parse(bad[i], &p, &err) < 0);
         CHECK(err && strstr(err->msg, "bad platform"));
         ib_err_free(err);
         err = NULL;
@@ -54,8 +54,8 @@ TEST(parse_and_normalize)
 
 TEST(host_platform)
 {
-    struct reg_platform p;
-    reg_platform_host(&p);
+    struct store_platform p;
+    store_platform_host(&p);
     CHECK_STR(p.os, "linux");
     CHECK(p.arch[0] != '\0');
 #if defined(__x86_64__)
