@@ -188,21 +188,27 @@ store_image_load(struct store *st, const struct digest *manifest, struct store_i
 /* ---- index.json ---------------------------------------------------------- */
 
 int
-image_index_read(struct store *st, json_t **out, struct ib_err **err)
+image_index_read_fd(int fd, const char *where, json_t **out, struct ib_err **err)
 {
     AUTO_BUF struct ib_buf b = IB_BUF_INIT;
-    AUTO_FD int fd = openat(st->rootfd, "index.json", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ib_fail_errno(err, "open '%s/index.json'", st->root);
     ib_buf_set_limit(&b, STORE_JSON_LIMIT);
-    if (ib_read_fd(fd, &b, "index.json", err) < 0 ||
-        image_json_parse(b.s, b.len, "index.json", out, err) < 0)
+    if (ib_read_fd(fd, &b, where, err) < 0 || image_json_parse(b.s, b.len, where, out, err) < 0)
         return -1;
     if (!json_is_array(json_object_get(*out, "manifests"))) {
         json_decref(*out);
-        return ib_fail(err, IB_E_STORE, "'%s/index.json' has no manifests array", st->root);
+        return ib_fail(err, IB_E_STORE, "'%s' has no manifests array", where);
     }
     return 0;
+}
+
+int
+image_index_read(struct store *st, json_t **out, struct ib_err **err)
+{
+    AUTO_FD int fd = openat(st->rootfd, "index.json", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ib_fail_errno(err, "open '%s/index.json'", st->root);
+    AUTO_FREE char *where = ib_xasprintf("%s/index.json", st->root);
+    return image_index_read_fd(fd, where, out, err);
 }
 
 int

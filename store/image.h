@@ -32,6 +32,9 @@ int image_load(struct store *st, const struct digest *d, struct store_image **ou
                struct ib_err **err);
 /* index.json as JSON (*out: json_decref); write it back atomically (hold the index lock). */
 int image_index_read(struct store *st, json_t **out, struct ib_err **err);
+/* Read an index.json from fd (open for reading) and check it has a manifests array; where
+ * names the file in errors. */
+int image_index_read_fd(int fd, const char *where, json_t **out, struct ib_err **err);
 int image_index_write(struct store *st, json_t *index, struct ib_err **err);
 /* The reference annotation of an index entry, or NULL. */
 const char *image_entry_ref(const json_t *entry);

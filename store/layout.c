@@ -265,16 +265,7 @@ read_index(int dirfd, json_t **out, struct ib_err **err)
     if (fd < 0)
         return errno == ENOENT ? ib_fail(err, IB_E_STORE, "no index.json")
                                : ib_fail_errno(err, "open index.json");
-    AUTO_BUF struct ib_buf b = IB_BUF_INIT;
-    ib_buf_set_limit(&b, STORE_JSON_LIMIT);
-    if (ib_read_fd(fd, &b, "index.json", err) < 0 ||
-        image_json_parse(b.s, b.len, "index.json", out, err) < 0)
-        return -1;
-    if (!json_is_array(json_object_get(*out, "manifests"))) {
-        json_decref(*out);
-        return ib_fail(err, IB_E_STORE, "index.json has no manifests array");
-    }
-    return 0;
+    return image_index_read_fd(fd, "index.json", out, err);
 }
 
 /* The manifest (raw, parsed in m) and every blob it names. */
