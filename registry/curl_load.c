@@ -22,12 +22,12 @@
 #define CURL_DISABLE_TYPECHECK /* the variadic wrappers are functions here, not macros */
 #include "registry/internal.h"
 
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/dl.h"
 #include "common/banned.h"
 
 #define CURL_SONAME "libcurl.so.4"
@@ -53,10 +53,7 @@ CURL_FUNCS(HIDE)
 static struct curl_fns { CURL_FUNCS(FIELD) } fn;
 
 #define SYM(name) {#name, offsetof(struct curl_fns, name)},
-static const struct {
-    const char *name;
-    size_t off;
-} syms[] = {CURL_FUNCS(SYM)};
+static const struct ib_dlsym syms[] = {CURL_FUNCS(SYM)};
 /* clang-format on */
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -66,27 +63,13 @@ static char load_error[512]; /* why not, when the load failed */
 static void
 load(void)
 {
-    void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(load_error, sizeof(load_error), "%s", why ? why : "cannot load " CURL_SONAME);
+    if (!ib_dl_load(CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &fn, load_error,
+                    sizeof(load_error)))
         return;
-    }
-    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-        dlerror();
-        void *p = dlsym(h, syms[i].name);
-        if (!p) {
-            snprintf(load_error, sizeof(load_error), "%s: no symbol '%s' (libcurl too old?)",
-                     CURL_SONAME, syms[i].name);
-            dlclose(h);
-            return;
-        }
-        memcpy((char *)&fn + syms[i].off, &p, sizeof(p));
-    }
     CURLcode rc = fn.curl_global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
         snprintf(load_error, sizeof(load_error), "curl_global_init: %s", fn.curl_easy_strerror(rc));
-        return; /* h stays loaded: libcurl may have started initializing */
+        return; /* the library stays loaded: libcurl may have started initializing */
     }
     __atomic_store_n(&loaded, true, __ATOMIC_RELEASE);
 }

@@ -19,7 +19,6 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/dl.h"
 #include "common/banned.h"
 
 #define ARCHIVE_SONAME "libarchive.so.13"
@@ -109,10 +109,7 @@ static struct archive_fns { ARCHIVE_FUNCS(FIELD_F, FIELD_V) } fn;
 
 #define SYM_F(ret, name, params, args) {#name, offsetof(struct archive_fns, name)},
 #define SYM_V(name, params, args) SYM_F(void, name, params, args)
-static const struct {
-    const char *name;
-    size_t off;
-} syms[] = {ARCHIVE_FUNCS(SYM_F, SYM_V)};
+static const struct ib_dlsym syms[] = {ARCHIVE_FUNCS(SYM_F, SYM_V)};
 /* clang-format on */
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -121,22 +118,8 @@ static char load_error[512]; /* why not, when the load failed */
 static void
 load(void)
 {
-    void *h = dlopen(ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(load_error, sizeof(load_error), "%s", why ? why : "cannot load " ARCHIVE_SONAME);
-        return;
-    }
-    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-        dlerror();
-        void *p = dlsym(h, syms[i].name);
-        if (!p) {
-            snprintf(load_error, sizeof(load_error), "%s: no symbol '%s' (libarchive too old?)",
-                     ARCHIVE_SONAME, syms[i].name);
-            return;
-        }
-        memcpy((char *)&fn + syms[i].off, &p, sizeof(p));
-    }
+    (void)ib_dl_load(ARCHIVE_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &fn, load_error,
+                     sizeof(load_error)); /* load_error says why not */
 }
 
 static void
