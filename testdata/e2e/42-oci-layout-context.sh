@@ -80,27 +80,9 @@ t "a changed layout misses the cache and gives the new content" eval "[ $(rc c1)
 # ---- a two-platform image index, made by hand from the v2 image -------------------------
 P="$T/multi"
 cp -a "$T/lay" "$P"
-blob() { echo "$P/blobs/sha256/${1#sha256:}"; }
-put() { # FILE -> prints its digest after storing it as a blob
-    d=sha256:$(sha256sum "$1" | cut -c1-64)
-    cp "$1" "$(blob "$d")"
-    echo "$d"
-}
-c1=$(jq -r '.config.digest' "$(blob "$m2")")
-jq -c '.architecture = "arm64" | .variant = "v8"' "$(blob "$c1")" >"$T/c2.json"
-c2=$(put "$T/c2.json")
-jq -c --arg d "$c2" --argjson s "$(stat -c %s "$T/c2.json")" '.config.digest = $d | .config.size = $s' \
-    "$(blob "$m2")" >"$T/ma.json"
-ma=$(put "$T/ma.json")
-jq -nc --arg m1 "$m2" --arg m2 "$ma" --argjson s1 "$(stat -c %s "$(blob "$m2")")" \
-    --argjson s2 "$(stat -c %s "$T/ma.json")" '{schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.index.v1+json", manifests: [
-    {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m1, size: $s1,
-     platform: {os: "linux", architecture: "amd64"}},
-    {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m2, size: $s2,
-     platform: {os: "linux", architecture: "arm64", variant: "v8"}}]}' >"$T/idx.json"
-idx=$(put "$T/idx.json")
-jq -c --arg d "$idx" --argjson s "$(stat -c %s "$T/idx.json")" '.manifests += [
+set -- $(two_platform_index "$P" "$m2")
+idx=$1 idxsize=$2
+jq -c --arg d "$idx" --argjson s "$idxsize" '.manifests += [
     {mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
      annotations: {"org.opencontainers.image.ref.name": "multi"}}]' "$T/lay/index.json" >"$P/index.json"
 mkdir -p "$T/pf"

@@ -95,27 +95,9 @@ t_fail "unknown tag fails" ib pull $R/e2e/bb:nope
 # a two-platform index, made by hand from the imported image, copied up by skopeo
 mkdir -p "$T/lay" && tar -C "$T/lay" -xf "$T/bb-oci.tar"
 m1=$(jq -r '.manifests[0].digest' "$T/lay/index.json")
-blob() { echo "$T/lay/blobs/sha256/${1#sha256:}"; }
-put() { # FILE -> prints its digest after storing it as a blob
-    d=sha256:$(sha256sum "$1" | cut -c1-64)
-    cp "$1" "$(blob "$d")"
-    echo "$d"
-}
-c1=$(jq -r '.config.digest' "$(blob "$m1")")
-jq -c '.architecture = "arm64" | .variant = "v8"' "$(blob "$c1")" >"$T/c2.json"
-c2=$(put "$T/c2.json")
-jq -c --arg d "$c2" --argjson s "$(stat -c %s "$T/c2.json")" '.config.digest = $d | .config.size = $s' \
-    "$(blob "$m1")" >"$T/m2.json"
-m2=$(put "$T/m2.json")
-jq -nc --arg m1 "$m1" --arg m2 "$m2" --argjson s1 "$(stat -c %s "$(blob "$m1")")" \
-    --argjson s2 "$(stat -c %s "$T/m2.json")" '{schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.index.v1+json", manifests: [
-    {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m1, size: $s1,
-     platform: {os: "linux", architecture: "amd64"}},
-    {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m2, size: $s2,
-     platform: {os: "linux", architecture: "arm64", variant: "v8"}}]}' >"$T/idx.json"
-idx=$(put "$T/idx.json")
-jq -nc --arg d "$idx" --argjson s "$(stat -c %s "$T/idx.json")" '{schemaVersion: 2, manifests: [
+set -- $(two_platform_index "$T/lay" "$m1")
+idx=$1 idxsize=$2 m2=$3
+jq -nc --arg d "$idx" --argjson s "$idxsize" '{schemaVersion: 2, manifests: [
     {mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s,
      annotations: {"org.opencontainers.image.ref.name": "multi"}}]}' >"$T/lay/index.json"
 t "skopeo copies a two-platform index up" skopeo copy --all --dest-tls-verify=false oci:"$T/lay":multi docker://$R/e2e/multi:1

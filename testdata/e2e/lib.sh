@@ -79,3 +79,33 @@ done_testing() {
     echo "1..$_n"
     [ "$_failed" -eq 0 ]
 }
+
+# two_platform_index LAYOUT MANIFEST: in the OCI layout dir LAYOUT, next to the (amd64) image
+# MANIFEST, an arm64/v8 twin (its config changed, the same layers) and an image index of the
+# two (linux/amd64, linux/arm64/v8), as blobs; prints the index's digest and size and the
+# arm64 manifest's digest.
+two_platform_index() {
+    _lay=$1 _m1=$2
+    _blob() { echo "$_lay/blobs/sha256/${1#sha256:}"; }
+    _put() { # FILE -> its digest, after storing it as a blob
+        _d=sha256:$(sha256sum "$1" | cut -c1-64)
+        cp "$1" "$(_blob "$_d")"
+        echo "$_d"
+    }
+    _c1=$(jq -r '.config.digest' "$(_blob "$_m1")")
+    jq -c '.architecture = "arm64" | .variant = "v8"' "$(_blob "$_c1")" >"$_lay/.c2.json"
+    _c2=$(_put "$_lay/.c2.json")
+    jq -c --arg d "$_c2" --argjson s "$(stat -c %s "$_lay/.c2.json")" \
+        '.config.digest = $d | .config.size = $s' "$(_blob "$_m1")" >"$_lay/.m2.json"
+    _m2=$(_put "$_lay/.m2.json")
+    jq -nc --arg m1 "$_m1" --arg m2 "$_m2" --argjson s1 "$(stat -c %s "$(_blob "$_m1")")" \
+        --argjson s2 "$(stat -c %s "$_lay/.m2.json")" '{schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json", manifests: [
+        {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m1, size: $s1,
+         platform: {os: "linux", architecture: "amd64"}},
+        {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $m2, size: $s2,
+         platform: {os: "linux", architecture: "arm64", variant: "v8"}}]}' >"$_lay/.idx.json"
+    _idx=$(_put "$_lay/.idx.json")
+    echo "$_idx $(stat -c %s "$_lay/.idx.json") $_m2"
+    rm -f "$_lay/.c2.json" "$_lay/.m2.json" "$_lay/.idx.json"
+}
